@@ -1,0 +1,386 @@
+//! The typed in-process event bus, backed by an outbox table.
+//!
+//! Durable events are written with [`EventBus::record`] in the same transaction as the change they announce,
+//! then delivered at least once by the dispatcher to idempotent subscribers. Two instances never deliver
+//! the same row twice: a batch is claimed with a conditional update (and `FOR UPDATE SKIP LOCKED` where
+//! the database has it). Events that every instance must see (cache invalidation, WebSocket fan-out) are
+//! also relayed over pub/sub (Redis when configured) to the subscribers with [`Scope::EveryInstance`].
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use futures_util::StreamExt;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::infra::PubSub;
+
+/// Which token realm an account belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Realm {
+    User,
+    Admin,
+}
+
+/// Everything one module tells the others. Names are past tense: something happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum DomainEvent {
+    UserRegistered {
+        user_id: i64,
+        username: String,
+    },
+    /// A password was changed or reset; tokens issued before it no longer work.
+    PasswordChanged {
+        realm: Realm,
+        account_id: i64,
+    },
+    /// An account was disabled or deleted.
+    AccountDisabled {
+        realm: Realm,
+        account_id: i64,
+    },
+    /// Roles, permissions or their assignments changed: every instance reloads its enforcer.
+    RbacChanged,
+    /// System configs changed: every instance drops its cached copy.
+    ConfigChanged {
+        keys: Vec<String>,
+    },
+}
+
+impl DomainEvent {
+    /// The `event_type` column, and the tag in the JSON payload.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::UserRegistered { .. } => "user_registered",
+            Self::PasswordChanged { .. } => "password_changed",
+            Self::AccountDisabled { .. } => "account_disabled",
+            Self::RbacChanged => "rbac_changed",
+            Self::ConfigChanged { .. } => "config_changed",
+        }
+    }
+}
+
+/// Where a subscriber runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// On whichever instance claimed the outbox row: side effects that must happen once.
+    Once,
+    /// On every instance: local state such as caches and sockets.
+    EveryInstance,
+}
+
+#[async_trait]
+pub trait Subscriber: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn scope(&self) -> Scope {
+        Scope::Once
+    }
+    /// Must be idempotent: a crash between delivery and acknowledgement delivers again.
+    async fn handle(&self, event: &DomainEvent) -> anyhow::Result<()>;
+}
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub event_type: String,
+        #[sea_orm(column_type = "Text")]
+        pub payload: String,
+        pub attempts: i32,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub last_error: Option<String>,
+        pub locked_by: Option<String>,
+        pub locked_until: Option<DateTimeUtc>,
+        pub available_at: DateTimeUtc,
+        pub processed_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+const BATCH_SIZE: u64 = 100;
+const CLAIM_LEASE: Duration = Duration::from_secs(60);
+const IDLE_POLL: Duration = Duration::from_millis(500);
+const BROADCAST_CHANNEL: &str = "events";
+
+pub struct EventBus {
+    db: DatabaseConnection,
+    pubsub: Arc<dyn PubSub>,
+    subscribers: RwLock<Vec<Arc<dyn Subscriber>>>,
+    wake: Notify,
+    instance_id: String,
+}
+
+impl EventBus {
+    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            pubsub,
+            subscribers: RwLock::new(Vec::new()),
+            wake: Notify::new(),
+            instance_id: uuid::Uuid::new_v4().to_string(),
+        })
+    }
+
+    pub fn subscribe(&self, subscriber: Arc<dyn Subscriber>) {
+        if let Ok(mut subs) = self.subscribers.write() {
+            subs.push(subscriber);
+        }
+    }
+
+    /// Writes `event` to the outbox on `conn`, which should be the transaction of the change it announces.
+    /// Call [`EventBus::notify`] after the commit for prompt delivery.
+    pub async fn record<C: ConnectionTrait>(conn: &C, event: &DomainEvent) -> anyhow::Result<()> {
+        let now = Utc::now();
+        outbox::ActiveModel {
+            event_type: Set(event.name().to_owned()),
+            payload: Set(serde_json::to_string(event)?),
+            attempts: Set(0),
+            available_at: Set(now),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Records `event` on its own (no surrounding change) and wakes the dispatcher.
+    pub async fn publish(&self, event: DomainEvent) -> anyhow::Result<()> {
+        Self::record(&self.db, &event).await?;
+        self.notify();
+        Ok(())
+    }
+
+    /// Wakes the dispatcher after a commit that recorded events.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    fn subscribers_in(&self, scope: Scope) -> Vec<Arc<dyn Subscriber>> {
+        self.subscribers
+            .read()
+            .map(|subs| {
+                subs.iter()
+                    .filter(|s| s.scope() == scope)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Delivers outbox rows until `shutdown` fires; then drains what is left.
+    pub async fn run_dispatcher(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let delivered = match self.dispatch_batch().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = ?e, "outbox dispatch failed");
+                    0
+                }
+            };
+            if *shutdown.borrow() {
+                break;
+            }
+            if delivered == 0 {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        self.drain().await;
+    }
+
+    /// Delivers every pending row now. Used at shutdown and by tests.
+    pub async fn drain(&self) {
+        for _ in 0..100 {
+            match self.dispatch_batch().await {
+                Ok(0) => return,
+                Ok(n) => tracing::debug!(delivered = n, "outbox drain progress"),
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = ?e, "outbox drain failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Claims up to one batch and delivers it. Returns how many rows were handled.
+    async fn dispatch_batch(&self) -> anyhow::Result<usize> {
+        let batch = self.claim_batch().await?;
+        let count = batch.len();
+        for row in batch {
+            self.deliver(row).await?;
+        }
+        Ok(count)
+    }
+
+    async fn claim_batch(&self) -> anyhow::Result<Vec<outbox::Model>> {
+        use outbox::Column as C;
+        let now = Utc::now();
+        let claimable = || {
+            sea_orm::Condition::all()
+                .add(C::ProcessedAt.is_null())
+                .add(C::AvailableAt.lte(now))
+                .add(
+                    sea_orm::Condition::any()
+                        .add(C::LockedUntil.is_null())
+                        .add(C::LockedUntil.lt(now)),
+                )
+        };
+        let token = format!("{}:{}", self.instance_id, uuid::Uuid::new_v4());
+        let txn = self.db.begin().await?;
+        let mut select = outbox::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .filter(claimable())
+            .order_by_asc(C::Id)
+            .limit(BATCH_SIZE);
+        if txn.get_database_backend() != DatabaseBackend::Sqlite {
+            select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let ids: Vec<i64> = select.into_tuple().all(&txn).await?;
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        outbox::Entity::update_many()
+            .col_expr(C::LockedBy, Expr::value(token.clone()))
+            .col_expr(
+                C::LockedUntil,
+                Expr::value(now + chrono::Duration::from_std(CLAIM_LEASE)?),
+            )
+            .filter(C::Id.is_in(ids))
+            .filter(claimable())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(outbox::Entity::find()
+            .filter(C::LockedBy.eq(token))
+            .order_by_asc(C::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    async fn deliver(&self, row: outbox::Model) -> anyhow::Result<()> {
+        use outbox::Column as C;
+        let event: DomainEvent = match serde_json::from_str(&row.payload) {
+            Ok(e) => e,
+            Err(e) => {
+                // A payload no subscriber can read will never succeed: park it with the reason.
+                tracing::error!(id = row.id, event_type = %row.event_type, error = %e, "unreadable outbox event");
+                outbox::Entity::update_many()
+                    .col_expr(C::ProcessedAt, Expr::value(Utc::now()))
+                    .col_expr(C::LastError, Expr::value(format!("unreadable: {e}")))
+                    .filter(C::Id.eq(row.id))
+                    .exec(&self.db)
+                    .await?;
+                return Ok(());
+            }
+        };
+        let mut failure = None;
+        for subscriber in self.subscribers_in(Scope::Once) {
+            if let Err(e) = subscriber.handle(&event).await {
+                tracing::warn!(subscriber = subscriber.name(), event = event.name(), error.cause_chain = ?e, "subscriber failed; will retry");
+                failure = Some(format!("{}: {e:#}", subscriber.name()));
+            }
+        }
+        if let Some(error) = failure {
+            let backoff = 2_i64.saturating_pow(row.attempts.clamp(0, 10) as u32);
+            outbox::Entity::update_many()
+                .col_expr(C::Attempts, Expr::value(row.attempts + 1))
+                .col_expr(C::LastError, Expr::value(error))
+                .col_expr(C::LockedBy, Expr::value(Option::<String>::None))
+                .col_expr(
+                    C::AvailableAt,
+                    Expr::value(Utc::now() + chrono::Duration::seconds(backoff)),
+                )
+                .filter(C::Id.eq(row.id))
+                .exec(&self.db)
+                .await?;
+            return Ok(());
+        }
+        outbox::Entity::update_many()
+            .col_expr(C::ProcessedAt, Expr::value(Utc::now()))
+            .col_expr(C::Attempts, Expr::value(row.attempts + 1))
+            .filter(C::Id.eq(row.id))
+            .exec(&self.db)
+            .await?;
+        if let Err(e) = self
+            .pubsub
+            .publish(BROADCAST_CHANNEL, &row.payload)
+            .await
+        {
+            tracing::warn!(error.cause_chain = ?e, "event broadcast failed");
+        }
+        Ok(())
+    }
+
+    /// Listens for relayed events and hands them to this instance's [`Scope::EveryInstance`] subscribers.
+    pub async fn run_broadcast_listener(
+        self: Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut stream = self.pubsub.subscribe(BROADCAST_CHANNEL).await?;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                next = stream.next() => {
+                    let Some(payload) = next else { return Ok(()) };
+                    let Ok(event) = serde_json::from_str::<DomainEvent>(&payload) else { continue };
+                    for subscriber in self.subscribers_in(Scope::EveryInstance) {
+                        if let Err(e) = subscriber.handle(&event).await {
+                            tracing::warn!(subscriber = subscriber.name(), error.cause_chain = ?e, "broadcast subscriber failed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rows not yet delivered (for health and tests).
+    pub async fn pending_count(&self) -> anyhow::Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::ProcessedAt.is_null())
+            .count(&self.db)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json_with_their_name_as_tag() {
+        let event = DomainEvent::PasswordChanged {
+            realm: Realm::Admin,
+            account_id: 3,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], event.name());
+        assert_eq!(json["data"]["realm"], "admin");
+        let back: DomainEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        let unit = serde_json::to_value(DomainEvent::RbacChanged).unwrap();
+        assert_eq!(unit["type"], "rbac_changed");
+    }
+}

@@ -1,0 +1,209 @@
+//! Typed settings, layered: embedded `config/default.toml` < `config/default.toml` on disk
+//! < `config/<MYCHAT_ENV>.toml` < short environment names (`DATABASE_URL`, `MYCHAT_USER_PORT`, ...)
+//! < `MYCHAT__SECTION__KEY`.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");
+const EMBEDDED_DEVELOPMENT: &str = include_str!("../config/development.toml");
+const EMBEDDED_PRODUCTION: &str = include_str!("../config/production.toml");
+const EMBEDDED_TEST: &str = include_str!("../config/test.toml");
+
+/// Short environment names operators expect, and the key each one sets.
+const SHORT_ENV_NAMES: &[(&str, &str)] = &[
+    ("MYCHAT_USER_PORT", "server.user_port"),
+    ("MYCHAT_ADMIN_PORT", "server.admin_port"),
+    ("MYCHAT_WS_PORT", "server.ws_port"),
+    ("MYCHAT_BIND", "server.bind"),
+    ("MYCHAT_DATA_DIR", "server.data_dir"),
+    ("DATABASE_URL", "database.url"),
+    ("REDIS_URL", "redis.url"),
+    ("MYCHAT_ADMIN_PASSWORD", "admin.password"),
+];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `development`, `test` or `production` (from `MYCHAT_ENV`).
+    #[serde(default = "default_env")]
+    pub env: String,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub admin: AdminSettings,
+    pub payments: PaymentSettings,
+    pub billing: BillingSettings,
+    pub order: OrderSettings,
+    pub upload: UploadSettings,
+    pub stats: StatsSettings,
+    pub log: LogSettings,
+}
+
+fn default_env() -> String {
+    "development".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub user_port: u16,
+    pub admin_port: u16,
+    pub ws_port: u16,
+    pub data_dir: PathBuf,
+    pub workers: usize,
+    pub max_json_bytes: usize,
+    pub cors_origins: Vec<String>,
+    pub static_dir_user: String,
+    pub static_dir_admin: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub user_jwt_secret: SecretString,
+    pub admin_jwt_secret: SecretString,
+    pub access_token_ttl_hours: i64,
+    pub login_rate_per_ip_per_minute: u32,
+    pub login_rate_per_account_per_minute: u32,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdminSettings {
+    pub password: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub sandbox_enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BillingSettings {
+    pub platform_commission: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderSettings {
+    pub payment_timeout_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UploadSettings {
+    pub max_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatsSettings {
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: String,
+    pub level: String,
+}
+
+impl Settings {
+    /// Loads the settings for the environment named by `MYCHAT_ENV` (default `development`).
+    pub fn load() -> anyhow::Result<Self> {
+        let env = std::env::var("MYCHAT_ENV").unwrap_or_else(|_| default_env());
+        Self::from_figment(Self::figment(&env, Path::new("config")))
+    }
+
+    /// The layered configuration for `env`, reading override files from `config_dir` when present.
+    /// Tests merge their own values on top of this.
+    pub fn figment(env: &str, config_dir: &Path) -> Figment {
+        let embedded_env = match env {
+            "development" => EMBEDDED_DEVELOPMENT,
+            "production" => EMBEDDED_PRODUCTION,
+            "test" => EMBEDDED_TEST,
+            _ => "",
+        };
+        let short_names = Env::raw().filter_map(|key| {
+            let upper = key.as_str().to_ascii_uppercase();
+            SHORT_ENV_NAMES
+                .iter()
+                .find(|(name, _)| *name == upper)
+                .map(|(_, target)| (*target).into())
+        });
+        Figment::new()
+            .merge(Toml::string(EMBEDDED_DEFAULT))
+            .merge(Toml::string(embedded_env))
+            .merge(Toml::file(config_dir.join("default.toml")))
+            .merge(Toml::file(config_dir.join(format!("{env}.toml"))))
+            .merge(Serialized::default("env", env))
+            .merge(short_names)
+            .merge(Env::prefixed("MYCHAT__").split("__"))
+    }
+
+    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
+        let settings: Settings = figment.extract()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.billing.platform_commission),
+            "billing.platform_commission must be between 0 and 1"
+        );
+        anyhow::ensure!(
+            self.auth.access_token_ttl_hours > 0,
+            "auth.access_token_ttl_hours must be positive"
+        );
+        anyhow::ensure!(
+            self.order.payment_timeout_minutes > 0,
+            "order.payment_timeout_minutes must be positive"
+        );
+        self.stats
+            .timezone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|e| anyhow::anyhow!("stats.timezone: {e}"))?;
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == "production"
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        if self.database.url.trim().is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("mychat.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn redis_url(&self) -> Option<&str> {
+        let url = self.redis.url.trim();
+        (!url.is_empty()).then_some(url)
+    }
+
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.server.data_dir.join("uploads")
+    }
+}

@@ -1,0 +1,56 @@
+//! `GET /health` on every port: the database, Redis and the outbox backlog.
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct Health {
+    /// `ok` or `degraded`.
+    status: &'static str,
+    /// `connected` or `disconnected`.
+    database: &'static str,
+    /// `connected`, `disconnected` or `not_configured` (in-memory stand-ins).
+    redis: &'static str,
+    /// Outbox events not yet delivered; `null` when the database is down.
+    outbox_pending: Option<u64>,
+    version: &'static str,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health));
+}
+
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "All dependencies answer"), (status = 503, description = "A dependency is down")))]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let database_up = crate::db::ping(&state.db).await;
+    let redis = state.infra.redis_healthy().await;
+    let outbox_pending = if database_up {
+        state.bus.pending_count().await.ok()
+    } else {
+        None
+    };
+    let healthy = database_up && redis != Some(false);
+    let body = Health {
+        status: if healthy { "ok" } else { "degraded" },
+        database: if database_up {
+            "connected"
+        } else {
+            "disconnected"
+        },
+        redis: match redis {
+            None => "not_configured",
+            Some(true) => "connected",
+            Some(false) => "disconnected",
+        },
+        outbox_pending,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    if healthy {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,9 @@
+//! The feature modules. Each owns its tables; they talk through service calls and the event bus.
+
+pub mod auth;
+pub mod demo;
+pub mod files;
+pub mod health;
+pub mod rbac;
+pub mod system;
+pub mod users;

@@ -1,0 +1,225 @@
+//! Rules for app accounts: registration, lookup, profile and password changes.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
+};
+use validator::ValidateEmail;
+
+use super::entity::{self, Entity as Users, Model as User, STATUS_ACTIVE};
+use crate::bus::{DomainEvent, EventBus, Realm};
+use crate::error::{AppError, AppResult, is_unique_violation};
+use crate::modules::auth::AccountAuthState;
+
+pub const MSG_NOT_FOUND: &str = "用户不存在";
+pub const MSG_USERNAME_TAKEN: &str = "用户名已存在";
+pub const MSG_EMAIL_TAKEN: &str = "邮箱已被使用";
+
+/// Trims and turns an empty email into `None`, after checking its format.
+pub fn normalize_email(email: &str) -> AppResult<Option<String>> {
+    let email = email.trim();
+    if email.is_empty() {
+        return Ok(None);
+    }
+    if !email.validate_email() {
+        return Err(AppError::invalid_input("参数错误: email: 邮箱格式不正确"));
+    }
+    Ok(Some(email.to_owned()))
+}
+
+/// A phone number is optional; when given it is 11 digits (the client's `1[3-9]xxxxxxxxx`).
+pub fn normalize_phone(phone: &str) -> AppResult<String> {
+    let phone = phone.trim();
+    if phone.is_empty() || (phone.len() == 11 && phone.chars().all(|c| c.is_ascii_digit())) {
+        Ok(phone.to_owned())
+    } else {
+        Err(AppError::invalid_input("参数错误: phone: 手机号应为11位数字"))
+    }
+}
+
+pub async fn find_active<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<User>> {
+    Ok(Users::find_by_id(id)
+        .filter(entity::Column::DeletedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+pub async fn get_active<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<User> {
+    find_active(db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(MSG_NOT_FOUND))
+}
+
+pub async fn find_by_username<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+) -> AppResult<Option<User>> {
+    Ok(Users::find()
+        .filter(entity::Column::Username.eq(username))
+        .filter(entity::Column::DeletedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// What the token check needs about user `id`; `None` when it is gone.
+pub async fn auth_state(db: &DatabaseConnection, id: i64) -> AppResult<Option<AccountAuthState>> {
+    Ok(find_active(db, id).await?.map(|u| AccountAuthState {
+        enabled: u.status == STATUS_ACTIVE,
+        username: u.username,
+        tokens_valid_after: u.tokens_valid_after,
+    }))
+}
+
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub phone: String,
+}
+
+/// Creates an active user and announces it, in one transaction.
+///
+/// # Errors
+/// 400 `用户名已存在` when the name is taken (also by a deleted account), 409 when the email is.
+pub async fn register(db: &DatabaseConnection, bus: &EventBus, new: NewUser) -> AppResult<User> {
+    let taken = Users::find()
+        .filter(entity::Column::Username.eq(&new.username))
+        .one(db)
+        .await?
+        .is_some();
+    if taken {
+        return Err(AppError::bad_request(MSG_USERNAME_TAKEN));
+    }
+    ensure_email_free(db, new.email.as_deref(), None).await?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let user = entity::ActiveModel {
+        username: Set(new.username.clone()),
+        password: Set(new.password_hash),
+        email: Set(new.email),
+        phone: Set(new.phone),
+        avatar: Set(String::new()),
+        balance: Set(0),
+        status: Set(STATUS_ACTIVE),
+        is_admin: Set(false),
+        tokens_valid_after: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::bad_request(MSG_USERNAME_TAKEN)
+        } else {
+            e.into()
+        }
+    })?;
+    EventBus::record(
+        &txn,
+        &DomainEvent::UserRegistered {
+            user_id: user.id,
+            username: user.username.clone(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    bus.notify();
+    Ok(user)
+}
+
+async fn ensure_email_free<C: ConnectionTrait>(
+    db: &C,
+    email: Option<&str>,
+    except_user: Option<i64>,
+) -> AppResult<()> {
+    let Some(email) = email else { return Ok(()) };
+    let mut query = Users::find().filter(entity::Column::Email.eq(email));
+    if let Some(id) = except_user {
+        query = query.filter(entity::Column::Id.ne(id));
+    }
+    if query.one(db).await?.is_some() {
+        return Err(AppError::conflict(MSG_EMAIL_TAKEN));
+    }
+    Ok(())
+}
+
+pub struct ProfileChange {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub avatar: Option<String>,
+}
+
+/// Applies the non-empty fields of a profile change.
+pub async fn update_profile(
+    db: &DatabaseConnection,
+    user_id: i64,
+    change: ProfileChange,
+) -> AppResult<()> {
+    if change.email.is_none() && change.phone.is_none() && change.avatar.is_none() {
+        return Err(AppError::bad_request("没有需要更新的字段"));
+    }
+    let user = get_active(db, user_id).await?;
+    ensure_email_free(db, change.email.as_deref(), Some(user_id)).await?;
+    let mut active: entity::ActiveModel = user.into();
+    if let Some(email) = change.email {
+        active.email = Set(Some(email));
+    }
+    if let Some(phone) = change.phone {
+        active.phone = Set(phone);
+    }
+    if let Some(avatar) = change.avatar {
+        active.avatar = Set(avatar);
+    }
+    active.updated_at = Set(Utc::now());
+    active.update(db).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::conflict(MSG_EMAIL_TAKEN)
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+/// Replaces the password hash and voids every token issued before now, announcing it.
+pub async fn set_password(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    user_id: i64,
+    password_hash: String,
+) -> AppResult<()> {
+    let user = get_active(db, user_id).await?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let mut active: entity::ActiveModel = user.into();
+    active.password = Set(password_hash);
+    active.tokens_valid_after = Set(now.timestamp());
+    active.updated_at = Set(now);
+    active.update(&txn).await?;
+    EventBus::record(
+        &txn,
+        &DomainEvent::PasswordChanged {
+            realm: Realm::User,
+            account_id: user_id,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    bus.notify();
+    Ok(())
+}
+
+/// Sets the avatar URL and returns the previous one.
+pub async fn set_avatar(db: &DatabaseConnection, user_id: i64, url: &str) -> AppResult<String> {
+    let user = get_active(db, user_id).await?;
+    let previous = user.avatar.clone();
+    let mut active: entity::ActiveModel = user.into();
+    active.avatar = Set(url.to_owned());
+    active.updated_at = Set(Utc::now());
+    active.update(db).await?;
+    Ok(previous)
+}

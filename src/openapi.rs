@@ -1,0 +1,77 @@
+//! The OpenAPI documents of the two REST APIs, served with Swagger UI (vendored, so it works offline)
+//! at `/swagger/` on each port.
+
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::modules::{auth, health, users};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "MyChat user API", description = "Port 8080. Every response is the envelope {code,msg,data}; HTTP status = code."),
+    paths(
+        health::health,
+        auth::routes::register,
+        auth::routes::login,
+        auth::routes::refresh,
+        users::routes::user_info,
+        users::routes::update_profile,
+        users::routes::change_password,
+        users::routes::upload_avatar,
+    ),
+    components(schemas(auth::dto::RegisterRequest, auth::dto::LoginRequest, auth::dto::RefreshRequest, auth::dto::LoginResponse, auth::dto::LoginUser)),
+    modifiers(&BearerAuth)
+)]
+pub struct UserApiDoc;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "MyChat admin API", description = "Port 8081. Admin tokens only; every route but login is checked by RBAC."),
+    paths(
+        health::health,
+        auth::routes::admin_login,
+        auth::routes::admin_login_legacy,
+        auth::routes::admin_info,
+        auth::routes::admin_permission_codes,
+        auth::routes::admin_permission_rows,
+        auth::routes::admin_logout,
+        auth::routes::admin_update_profile,
+        auth::routes::admin_change_password,
+    ),
+    components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest)),
+    modifiers(&BearerAuth)
+)]
+pub struct AdminApiDoc;
+
+async fn redirect_to_swagger() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/swagger/"))
+        .finish()
+}
+
+/// Mounts `/swagger/` and `/api-docs/openapi.json` for one document.
+pub fn swagger(doc: utoipa::openapi::OpenApi) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.route("/swagger", web::get().to(redirect_to_swagger))
+            .service(SwaggerUi::new("/swagger/{_:.*}").url("/api-docs/openapi.json", doc));
+    }
+}

@@ -1,0 +1,32 @@
+//! Port 8081: the admin API. Everything under `/api` except login needs an admin token.
+
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
+
+use crate::modules::{auth, files, health};
+use crate::openapi::{self, AdminApiDoc};
+use crate::state::AppState;
+
+pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+    let uploads = state.settings.uploads_dir();
+    move |cfg| {
+        cfg.configure(health::routes)
+            .configure(openapi::swagger(AdminApiDoc::openapi()))
+            .configure(files::uploads_routes(uploads))
+            .configure(auth::admin_public_routes)
+            .route("/api/test", web::get().to(backend_alive))
+            // The metrics middleware fills this route's body; it only needs to be routable.
+            .route("/metrics", web::get().to(HttpResponse::Ok))
+            .service(
+                web::scope("")
+                    .wrap(from_fn(auth::require_admin))
+                    .configure(auth::admin_account_routes),
+            );
+    }
+}
+
+/// The console's "is the backend up" probe; no envelope, as the original.
+async fn backend_alive() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "msg": "后端正常运行" }))
+}

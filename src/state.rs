@@ -1,0 +1,19 @@
+//! What every handler can reach: settings, the database, infrastructure, the bus and the auth services.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::bus::EventBus;
+use crate::config::Settings;
+use crate::infra::Infra;
+use crate::modules::auth::{PasswordHasher, TokenService};
+
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: DatabaseConnection,
+    pub infra: Infra,
+    pub bus: Arc<EventBus>,
+    pub tokens: TokenService,
+    pub passwords: PasswordHasher,
+}
