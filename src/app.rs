@@ -85,7 +85,11 @@ fn bind(settings: &Settings, port: u16) -> anyhow::Result<TcpListener> {
     TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))
 }
 
-fn metrics(registry: &prometheus::Registry, namespace: &str, endpoint: bool) -> anyhow::Result<PrometheusMetrics> {
+fn metrics(
+    registry: &prometheus::Registry,
+    namespace: &str,
+    endpoint: bool,
+) -> anyhow::Result<PrometheusMetrics> {
     let mut builder = PrometheusMetricsBuilder::new(namespace)
         .registry(registry.clone())
         .mask_unmatched_patterns("UNKNOWN");
@@ -123,7 +127,11 @@ impl Application {
 
         let s = state.clone();
         let user = HttpServer::new(move || {
-            servers::app(s.clone(), user_metrics.clone(), servers::user_api::routes(&s))
+            servers::app(
+                s.clone(),
+                user_metrics.clone(),
+                servers::user_api::routes(&s),
+            )
         })
         .listen(user_listener)?
         .workers(workers)
@@ -132,7 +140,11 @@ impl Application {
         .run();
         let s = state.clone();
         let admin = HttpServer::new(move || {
-            servers::app(s.clone(), admin_metrics.clone(), servers::admin_api::routes(&s))
+            servers::app(
+                s.clone(),
+                admin_metrics.clone(),
+                servers::admin_api::routes(&s),
+            )
         })
         .listen(admin_listener)?
         .workers(workers.div_ceil(2))
@@ -183,10 +195,7 @@ impl Application {
                 tracing::error!(error.cause_chain = ?e, "event broadcast listener stopped");
             }
         }));
-        background.push(tokio::spawn(housekeeping(
-            self.state.clone(),
-            shutdown_rx,
-        )));
+        background.push(tokio::spawn(housekeeping(self.state.clone(), shutdown_rx)));
         let handles = self.servers.iter().map(Server::handle).collect();
         let server_tasks = self.servers.into_iter().map(tokio::spawn).collect();
         RunningApp {

@@ -123,7 +123,6 @@ pub struct EventBus {
     pubsub: Arc<dyn PubSub>,
     subscribers: RwLock<Vec<Arc<dyn Subscriber>>>,
     wake: Notify,
-    instance_id: String,
 }
 
 impl EventBus {
@@ -133,7 +132,6 @@ impl EventBus {
             pubsub,
             subscribers: RwLock::new(Vec::new()),
             wake: Notify::new(),
-            instance_id: uuid::Uuid::new_v4().to_string(),
         })
     }
 
@@ -245,7 +243,8 @@ impl EventBus {
                         .add(C::LockedUntil.lt(now)),
                 )
         };
-        let token = format!("{}:{}", self.instance_id, uuid::Uuid::new_v4());
+        // A fresh token per batch (fits `locked_by`): the rows updated with it are exactly this claim's.
+        let token = uuid::Uuid::new_v4().simple().to_string();
         let txn = self.db.begin().await?;
         let mut select = outbox::Entity::find()
             .select_only()
@@ -309,6 +308,10 @@ impl EventBus {
                 .col_expr(C::LastError, Expr::value(error))
                 .col_expr(C::LockedBy, Expr::value(Option::<String>::None))
                 .col_expr(
+                    C::LockedUntil,
+                    Expr::value(Option::<chrono::DateTime<Utc>>::None),
+                )
+                .col_expr(
                     C::AvailableAt,
                     Expr::value(Utc::now() + chrono::Duration::seconds(backoff)),
                 )
@@ -323,11 +326,7 @@ impl EventBus {
             .filter(C::Id.eq(row.id))
             .exec(&self.db)
             .await?;
-        if let Err(e) = self
-            .pubsub
-            .publish(BROADCAST_CHANNEL, &row.payload)
-            .await
-        {
+        if let Err(e) = self.pubsub.publish(BROADCAST_CHANNEL, &row.payload).await {
             tracing::warn!(error.cause_chain = ?e, "event broadcast failed");
         }
         Ok(())

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use mychat::{Application, Settings};
 
 #[derive(Parser)]
-#[command(name = "mychat", version, about = "MyChat: user API (8080), admin API (8081) and WebSocket server (8082) in one process")]
+#[command(
+    name = "mychat",
+    version,
+    about = "MyChat: user API (8080), admin API (8081) and WebSocket server (8082) in one process"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -24,7 +24,10 @@ impl MigrationTrait for Migration {
                 created,
                 updated,
             ],
-            vec![index("roles", &["name"], true), index("roles", &["code"], true)],
+            vec![
+                index("roles", &["name"], true),
+                index("roles", &["code"], true),
+            ],
         )
         .await?;
 
@@ -101,7 +104,13 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         drop_tables(
             manager,
-            &["menus", "admin_roles", "role_permissions", "permissions", "roles"],
+            &[
+                "menus",
+                "admin_roles",
+                "role_permissions",
+                "permissions",
+                "roles",
+            ],
         )
         .await
     }

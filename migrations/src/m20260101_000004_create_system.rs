@@ -71,6 +71,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        drop_tables(manager, &["revoked_tokens", "system_logs", "system_configs"]).await
+        drop_tables(
+            manager,
+            &["revoked_tokens", "system_logs", "system_configs"],
+        )
+        .await
     }
 }

@@ -25,7 +25,11 @@ impl MigrationTrait for Migration {
                 utc_time_null(b, "processed_at"),
                 utc_time_required(b, "created_at"),
             ],
-            vec![index("outbox_events", &["processed_at", "available_at"], false)],
+            vec![index(
+                "outbox_events",
+                &["processed_at", "available_at"],
+                false,
+            )],
         )
         .await
     }

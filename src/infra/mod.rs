@@ -26,8 +26,12 @@ pub trait Cache: Send + Sync {
 #[async_trait]
 pub trait Presence: Send + Sync {
     /// Marks one connection of a user alive for `ttl`.
-    async fn heartbeat(&self, user_id: i64, connection_id: &str, ttl: Duration)
-    -> anyhow::Result<()>;
+    async fn heartbeat(
+        &self,
+        user_id: i64,
+        connection_id: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<()>;
     /// Forgets one connection; the user is offline when none is left.
     async fn remove(&self, user_id: i64, connection_id: &str) -> anyhow::Result<()>;
     async fn is_online(&self, user_id: i64) -> anyhow::Result<bool>;

@@ -140,12 +140,8 @@ impl Presence for RedisBackend {
     async fn online_users(&self) -> anyhow::Result<Vec<i64>> {
         let mut conn = self.conn().await?;
         let now = unix_millis();
-        let _: () = conn
-            .zrembyscore(self.presence_set(), "-inf", now)
-            .await?;
-        let mut users: Vec<i64> = conn
-            .zrangebyscore(self.presence_set(), now, "+inf")
-            .await?;
+        let _: () = conn.zrembyscore(self.presence_set(), "-inf", now).await?;
+        let mut users: Vec<i64> = conn.zrangebyscore(self.presence_set(), now, "+inf").await?;
         users.sort_unstable();
         Ok(users)
     }

@@ -23,7 +23,10 @@ pub async fn seed(state: &AppState) -> anyhow::Result<String> {
         .map(|(u, _)| *u)
         .chain(std::iter::once(DEMO_CLIENT));
     for username in names {
-        if users::find_by_username(&state.db, username).await?.is_some() {
+        if users::find_by_username(&state.db, username)
+            .await?
+            .is_some()
+        {
             continue;
         }
         let password = random_password();
@@ -43,6 +46,9 @@ pub async fn seed(state: &AppState) -> anyhow::Result<String> {
     Ok(if created.is_empty() {
         "nothing new (demo accounts already exist)".into()
     } else {
-        format!("accounts (username / password):\n  {}", created.join("\n  "))
+        format!(
+            "accounts (username / password):\n  {}",
+            created.join("\n  ")
+        )
     })
 }

@@ -77,7 +77,7 @@ pub async fn authenticate_token(
     let Some(account) = account else {
         return Err(AppError::unauthorized(MSG_INVALID));
     };
-    if claims.iat < account.tokens_valid_after {
+    if claims.issued_at_ms() < account.tokens_valid_after {
         return Err(AppError::unauthorized(MSG_INVALID));
     }
     if !account.enabled {
@@ -103,7 +103,7 @@ async fn authenticate(req: &HttpRequest, realm: Realm) -> Result<Principal, AppE
 pub struct AccountAuthState {
     pub username: String,
     pub enabled: bool,
-    /// Tokens issued (iat) before this Unix second are void: set on password change.
+    /// Tokens issued before this Unix time in milliseconds are void: set on password change.
     pub tokens_valid_after: i64,
 }
 

@@ -30,7 +30,10 @@ pub fn admin_account_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/admin2/info", web::get().to(admin_info))
         .route("/api/admin/user/info", web::get().to(admin_info))
         .route("/api/admin/profile", web::get().to(admin_info))
-        .route("/api/admin2/permissions", web::get().to(admin_permission_codes))
+        .route(
+            "/api/admin2/permissions",
+            web::get().to(admin_permission_codes),
+        )
         .route(
             "/api/admin/user/permissions",
             web::get().to(admin_permission_rows),
@@ -39,7 +42,10 @@ pub fn admin_account_routes(cfg: &mut web::ServiceConfig) {
         .route("/api/admin/logout", web::post().to(admin_logout))
         .route("/api/admin2/profile", web::put().to(admin_update_profile))
         .route("/api/admin/profile", web::put().to(admin_update_profile))
-        .route("/api/admin2/password", web::post().to(admin_change_password))
+        .route(
+            "/api/admin2/password",
+            web::post().to(admin_change_password),
+        )
         .route(
             "/api/admin/user/password",
             web::post().to(admin_change_password),

@@ -130,7 +130,11 @@ pub async fn revoke(state: &AppState, principal: &Principal) -> AppResult<()> {
     Ok(())
 }
 
-async fn persist_revocation(db: &DatabaseConnection, jti: &str, remaining_secs: u64) -> AppResult<()> {
+async fn persist_revocation(
+    db: &DatabaseConnection,
+    jti: &str,
+    remaining_secs: u64,
+) -> AppResult<()> {
     let expires_at = Utc::now() + chrono::Duration::seconds(remaining_secs as i64);
     revoked_token::Entity::insert(revoked_token::ActiveModel {
         jti: Set(jti.to_owned()),
@@ -163,7 +167,11 @@ pub async fn change_user_password(
     new_password: &str,
 ) -> AppResult<()> {
     let user = users::get_active(&state.db, principal.id).await?;
-    if !state.passwords.verify(old_password, Some(&user.password)).await {
+    if !state
+        .passwords
+        .verify(old_password, Some(&user.password))
+        .await
+    {
         return Err(AppError::bad_request("旧密码错误"));
     }
     let hash = state.passwords.hash(new_password).await?;
@@ -192,7 +200,9 @@ pub async fn login_admin(
         return Err(AppError::forbidden("账号已被禁用"));
     }
     let admin = admins::record_login(&state.db, admin).await?;
-    let (token, _) = state.tokens.issue(Realm::Admin, admin.id, &admin.username)?;
+    let (token, _) = state
+        .tokens
+        .issue(Realm::Admin, admin.id, &admin.username)?;
     Ok((token, admin))
 }
 

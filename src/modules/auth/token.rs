@@ -16,9 +16,20 @@ pub struct Claims {
     pub iat: i64,
     pub jti: String,
     pub aud: String,
+    /// Issue time in milliseconds: password changes void tokens issued before them, even within a second.
+    #[serde(default)]
+    pub iat_ms: i64,
 }
 
 impl Claims {
+    pub fn issued_at_ms(&self) -> i64 {
+        if self.iat_ms > 0 {
+            self.iat_ms
+        } else {
+            self.iat * 1000
+        }
+    }
+
     /// Seconds until expiry, at least 1, for how long a revocation must be remembered.
     pub fn remaining_secs(&self) -> u64 {
         (self.exp - Utc::now().timestamp()).max(1) as u64
@@ -81,7 +92,8 @@ impl TokenService {
         account_id: i64,
         username: &str,
     ) -> anyhow::Result<(String, Claims)> {
-        let now = Utc::now().timestamp();
+        let now_ms = Utc::now().timestamp_millis();
+        let now = now_ms / 1000;
         let keys = self.keys(realm);
         let claims = Claims {
             user_id: account_id,
@@ -91,6 +103,7 @@ impl TokenService {
             iat: now,
             jti: uuid::Uuid::new_v4().simple().to_string(),
             aud: keys.audience.to_owned(),
+            iat_ms: now_ms,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)?;
         Ok((token, claims))
@@ -137,6 +150,7 @@ mod tests {
             iat: now - 100,
             jti: "x".into(),
             aud: "mychat-user".into(),
+            iat_ms: 0,
         };
         let key = EncodingKey::from_secret(b"user-secret-0123456789");
         let expired = encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();

@@ -22,9 +22,8 @@ pub async fn read_file_field(
     max_bytes: usize,
     too_large_msg: &str,
 ) -> AppResult<UploadedFile> {
-    let bad = |e: actix_multipart::MultipartError| {
-        AppError::invalid_input(format!("文件上传失败: {e}"))
-    };
+    let bad =
+        |e: actix_multipart::MultipartError| AppError::invalid_input(format!("文件上传失败: {e}"));
     while let Some(mut field) = payload.try_next().await.map_err(bad)? {
         if field.name() != Some(field_name) {
             while field.try_next().await.map_err(bad)?.is_some() {}

@@ -124,7 +124,10 @@ pub async fn admin_view<C: ConnectionTrait>(db: &C, admin: &Administrator) -> Ap
     Ok(AdminView::new(admin, roles))
 }
 
-pub async fn record_login(db: &DatabaseConnection, admin: Administrator) -> AppResult<Administrator> {
+pub async fn record_login(
+    db: &DatabaseConnection,
+    admin: Administrator,
+) -> AppResult<Administrator> {
     let mut active: administrator::ActiveModel = admin.into();
     active.last_login = Set(Some(Utc::now()));
     Ok(active.update(db).await?)
@@ -192,7 +195,7 @@ pub async fn set_admin_password(
         .col_expr(administrator::Column::Password, Expr::value(password_hash))
         .col_expr(
             administrator::Column::TokensValidAfter,
-            Expr::value(now.timestamp()),
+            Expr::value(now.timestamp_millis()),
         )
         .col_expr(administrator::Column::UpdatedAt, Expr::value(now))
         .filter(administrator::Column::Id.eq(admin_id))

@@ -63,7 +63,8 @@ pub async fn upload_avatar(
 ) -> ApiResult {
     let file =
         storage::read_file_field(payload, "file", AVATAR_MAX_BYTES, "图片大小不能超过2MB").await?;
-    let sniffed = storage::sniff_allowed(&file.bytes, storage::JPEG_PNG, "只支持JPG、PNG格式的图片")?;
+    let sniffed =
+        storage::sniff_allowed(&file.bytes, storage::JPEG_PNG, "只支持JPG、PNG格式的图片")?;
     let uploads = state.settings.uploads_dir();
     let stored = storage::store(&uploads, "avatars", sniffed.extension, &file.bytes).await?;
     match service::set_avatar(&state.db, user.0.id, &stored.url).await {

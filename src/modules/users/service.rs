@@ -34,7 +34,9 @@ pub fn normalize_phone(phone: &str) -> AppResult<String> {
     if phone.is_empty() || (phone.len() == 11 && phone.chars().all(|c| c.is_ascii_digit())) {
         Ok(phone.to_owned())
     } else {
-        Err(AppError::invalid_input("参数错误: phone: 手机号应为11位数字"))
+        Err(AppError::invalid_input(
+            "参数错误: phone: 手机号应为11位数字",
+        ))
     }
 }
 
@@ -197,7 +199,7 @@ pub async fn set_password(
     let txn = db.begin().await?;
     let mut active: entity::ActiveModel = user.into();
     active.password = Set(password_hash);
-    active.tokens_valid_after = Set(now.timestamp());
+    active.tokens_valid_after = Set(now.timestamp_millis());
     active.updated_at = Set(now);
     active.update(&txn).await?;
     EventBus::record(

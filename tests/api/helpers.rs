@@ -1,0 +1,280 @@
+//! Starts the whole application in-process on random ports with a fresh database, and talks to it.
+//!
+//! The database is a SQLite file in a temp dir, or a fresh database on the server named by
+//! `MYCHAT_TEST_DATABASE_URL` (MariaDB/MySQL or PostgreSQL). `MYCHAT_TEST_REDIS_URL` switches the
+//! infrastructure to Redis, with a key prefix of its own per test.
+
+use std::path::Path;
+
+use mychat::{Application, RunningApp, Settings};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+pub struct TestApp {
+    pub running: RunningApp,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+}
+
+/// A response: status and parsed JSON body (Null when the body is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> i64 {
+        self.body["code"].as_i64().unwrap_or_default()
+    }
+    pub fn msg(&self) -> &str {
+        self.body["msg"].as_str().unwrap_or_default()
+    }
+    /// Asserts the envelope says what the HTTP status says.
+    pub fn assert_status(&self, expected: u16) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status, body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.code(),
+            expected as i64,
+            "envelope code must equal HTTP status, body: {}",
+            self.body
+        );
+        self
+    }
+}
+
+/// Which API a request goes to.
+#[derive(Clone, Copy, Debug)]
+pub enum Api {
+    User,
+    Admin,
+    Ws,
+}
+
+async fn fresh_database_url(base: &str) -> String {
+    let name = format!("mychat_t_{}", uuid::Uuid::new_v4().simple());
+    let server = Database::connect(base)
+        .await
+        .expect("cannot reach MYCHAT_TEST_DATABASE_URL");
+    server
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("cannot create a test database");
+    let (prefix, rest) = base.rsplit_once('/').expect("database URL has a path");
+    let query = rest.split_once('?').map(|(_, q)| format!("?{q}"));
+    format!("{prefix}/{name}{}", query.unwrap_or_default())
+}
+
+pub fn test_settings(data_dir: &Path, database_url: &str, extra: &[(&str, Value)]) -> Settings {
+    let mut figment = Settings::figment("test", Path::new("config"))
+        .merge(("server.bind", "127.0.0.1"))
+        .merge(("server.user_port", 0))
+        .merge(("server.admin_port", 0))
+        .merge(("server.ws_port", 0))
+        .merge(("server.workers", 1))
+        .merge(("server.data_dir", data_dir.display().to_string()))
+        .merge(("database.url", database_url))
+        .merge(("database.max_connections", 5))
+        .merge(("admin.password", ADMIN_PASSWORD))
+        .merge((
+            "redis.url",
+            std::env::var("MYCHAT_TEST_REDIS_URL").unwrap_or_default(),
+        ))
+        .merge((
+            "redis.key_prefix",
+            format!("mychat-test:{}:", uuid::Uuid::new_v4().simple()),
+        ));
+    for (key, value) in extra {
+        figment = figment.merge((*key, value.clone()));
+    }
+    Settings::from_figment(figment).expect("test settings")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts an app with extra configuration on top of the test defaults.
+pub async fn spawn_app_with(extra: &[(&str, Value)]) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match std::env::var("MYCHAT_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => fresh_database_url(&base).await,
+        _ => format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.path().join("test.db").display()
+        ),
+    };
+    let settings = test_settings(data_dir.path(), &database_url, extra);
+    let app = Application::build(settings).await.expect("app builds");
+    TestApp {
+        running: app.start(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        data_dir,
+    }
+}
+
+impl TestApp {
+    pub fn port(&self, api: Api) -> u16 {
+        match api {
+            Api::User => self.running.user_port,
+            Api::Admin => self.running.admin_port,
+            Api::Ws => self.running.ws_port,
+        }
+    }
+
+    pub fn url(&self, api: Api, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port(api), path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        api: Api,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self.client.request(method, self.url(api, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req
+    }
+
+    pub async fn get(&self, api: Api, path: &str, token: Option<&str>) -> Reply {
+        self.send(self.request(Method::GET, api, path, token)).await
+    }
+
+    pub async fn post(&self, api: Api, path: &str, body: Value, token: Option<&str>) -> Reply {
+        self.send(self.request(Method::POST, api, path, token).json(&body))
+            .await
+    }
+
+    pub async fn put(&self, api: Api, path: &str, body: Value, token: Option<&str>) -> Reply {
+        self.send(self.request(Method::PUT, api, path, token).json(&body))
+            .await
+    }
+
+    /// Sends a raw body with a content type.
+    pub async fn post_raw(
+        &self,
+        api: Api,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> Reply {
+        self.send(
+            self.request(Method::POST, api, path, token)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Reply {
+        self.post(
+            Api::User,
+            "/api/register",
+            json!({ "username": username, "password": password, "email": "", "phone": "" }),
+            None,
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.post(
+            Api::User,
+            "/api/login",
+            json!({ "username": username, "password": password }),
+            None,
+        )
+        .await
+    }
+
+    /// Registers and logs in a user; returns `(user id, token)`.
+    pub async fn user_with_token(&self, username: &str) -> (i64, String) {
+        self.register(username, "secret123")
+            .await
+            .assert_status(200);
+        let reply = self.login(username, "secret123").await;
+        reply.assert_status(200);
+        (
+            reply.body["data"]["user"]["user_id"]
+                .as_i64()
+                .expect("user id"),
+            reply.body["data"]["token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        )
+    }
+
+    pub async fn admin_login(&self, username: &str, password: &str) -> Reply {
+        self.post(
+            Api::Admin,
+            "/api/admin2/login",
+            json!({ "username": username, "password": password }),
+            None,
+        )
+        .await
+    }
+
+    /// Logs in the seeded super admin and returns the token.
+    pub async fn admin_token(&self) -> String {
+        let reply = self.admin_login("admin", ADMIN_PASSWORD).await;
+        reply.assert_status(200);
+        reply.body["data"]["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    pub fn db(&self) -> &sea_orm::DatabaseConnection {
+        &self.running.state.db
+    }
+}
+
+/// A minimal valid PNG (1×1).
+pub fn tiny_png() -> Vec<u8> {
+    vec![
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
+        0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ]
+}
+
+/// A multipart form with one file field named `file`.
+pub fn file_form(name: &str, bytes: Vec<u8>, mime: &str) -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str(mime)
+        .expect("mime");
+    reqwest::multipart::Form::new().part("file", part)
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the whole app over HTTP on random ports, one fresh database per test.
+#![allow(clippy::unwrap_used)]
+
+mod admin_auth;
+mod bus;
+mod cli;
+mod helpers;
+mod platform;
+mod user_auth;
