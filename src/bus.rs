@@ -54,6 +54,112 @@ pub enum DomainEvent {
     ConfigChanged {
         keys: Vec<String>,
     },
+    OrderCreated {
+        order_id: i64,
+        user_id: i64,
+        counselor_id: i64,
+        amount: i64,
+    },
+    /// Every order transition (statuses as the clients number them; `actor`: user/counselor/system/admin).
+    OrderStatusChanged {
+        order_id: i64,
+        user_id: i64,
+        counselor_id: i64,
+        from: i32,
+        to: i32,
+        actor: String,
+    },
+    /// A payment was confirmed and applied (once). `purpose`: `order` or `recharge`. Amounts in fen.
+    PaymentConfirmed {
+        payment_id: i64,
+        user_id: i64,
+        order_id: Option<i64>,
+        purpose: String,
+        amount: i64,
+    },
+    /// A provider reported an amount that differs from ours; nothing was applied.
+    PaymentAmountMismatch {
+        payment_id: i64,
+        expected: i64,
+        received: i64,
+    },
+    PaymentRefunded {
+        payment_id: i64,
+        user_id: i64,
+        order_id: Option<i64>,
+        amount: i64,
+    },
+    /// A user's wallet balance moved (fen). `kind`: recharge, consume, refund.
+    WalletChanged {
+        user_id: i64,
+        delta: i64,
+        balance: i64,
+        kind: String,
+    },
+    ApplicationSubmitted {
+        application_id: i64,
+        user_id: i64,
+    },
+    ApplicationReviewed {
+        application_id: i64,
+        user_id: i64,
+        approved: bool,
+        counselor_id: Option<i64>,
+    },
+    ReviewCreated {
+        review_id: i64,
+        order_id: i64,
+        counselor_id: i64,
+        rating: i32,
+    },
+    /// A counselor's public data changed: every instance drops its cached lists.
+    CounselorChanged {
+        counselor_id: i64,
+    },
+    ChatSessionStarted {
+        session_id: i64,
+        order_id: i64,
+        user_id: i64,
+        counselor_user_id: i64,
+    },
+    ChatSessionEnded {
+        session_id: i64,
+        order_id: i64,
+        user_id: i64,
+        counselor_user_id: i64,
+        reason: String,
+    },
+    /// A session was billed (once): amounts in fen.
+    SessionBilled {
+        session_id: i64,
+        order_id: i64,
+        user_id: i64,
+        counselor_id: i64,
+        total_amount: i64,
+        counselor_fee: i64,
+        refund_amount: i64,
+    },
+    WithdrawalRequested {
+        withdraw_id: i64,
+        counselor_id: i64,
+        amount: i64,
+    },
+    WithdrawalReviewed {
+        withdraw_id: i64,
+        counselor_id: i64,
+        amount: i64,
+        approved: bool,
+    },
+    WithdrawalTransferred {
+        withdraw_id: i64,
+        counselor_id: i64,
+        amount: i64,
+    },
+    /// A notification row exists; every instance pushes it to the user's live sockets.
+    NotificationCreated {
+        notification_id: i64,
+        user_id: i64,
+    },
 }
 
 impl DomainEvent {
@@ -65,6 +171,23 @@ impl DomainEvent {
             Self::AccountDisabled { .. } => "account_disabled",
             Self::RbacChanged => "rbac_changed",
             Self::ConfigChanged { .. } => "config_changed",
+            Self::OrderCreated { .. } => "order_created",
+            Self::OrderStatusChanged { .. } => "order_status_changed",
+            Self::PaymentConfirmed { .. } => "payment_confirmed",
+            Self::PaymentAmountMismatch { .. } => "payment_amount_mismatch",
+            Self::PaymentRefunded { .. } => "payment_refunded",
+            Self::WalletChanged { .. } => "wallet_changed",
+            Self::ApplicationSubmitted { .. } => "application_submitted",
+            Self::ApplicationReviewed { .. } => "application_reviewed",
+            Self::ReviewCreated { .. } => "review_created",
+            Self::CounselorChanged { .. } => "counselor_changed",
+            Self::ChatSessionStarted { .. } => "chat_session_started",
+            Self::ChatSessionEnded { .. } => "chat_session_ended",
+            Self::SessionBilled { .. } => "session_billed",
+            Self::WithdrawalRequested { .. } => "withdrawal_requested",
+            Self::WithdrawalReviewed { .. } => "withdrawal_reviewed",
+            Self::WithdrawalTransferred { .. } => "withdrawal_transferred",
+            Self::NotificationCreated { .. } => "notification_created",
         }
     }
 }

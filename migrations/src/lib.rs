@@ -10,6 +10,13 @@ mod m20260101_000002_create_administrators;
 mod m20260101_000003_create_rbac;
 mod m20260101_000004_create_system;
 mod m20260101_000005_create_outbox;
+mod m20260102_000006_create_counselors;
+mod m20260102_000007_create_orders;
+mod m20260102_000008_create_payments;
+mod m20260102_000009_create_notifications_files;
+mod m20260102_000010_create_chat;
+mod m20260102_000011_create_finance;
+mod m20260102_000012_create_lowcode;
 
 pub struct Migrator;
 
@@ -22,6 +29,13 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000003_create_rbac::Migration),
             Box::new(m20260101_000004_create_system::Migration),
             Box::new(m20260101_000005_create_outbox::Migration),
+            Box::new(m20260102_000006_create_counselors::Migration),
+            Box::new(m20260102_000007_create_orders::Migration),
+            Box::new(m20260102_000008_create_payments::Migration),
+            Box::new(m20260102_000009_create_notifications_files::Migration),
+            Box::new(m20260102_000010_create_chat::Migration),
+            Box::new(m20260102_000011_create_finance::Migration),
+            Box::new(m20260102_000012_create_lowcode::Migration),
         ]
     }
 }

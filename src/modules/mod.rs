@@ -1,9 +1,11 @@
 //! The feature modules. Each owns its tables; they talk through service calls and the event bus.
 
 pub mod auth;
+pub mod counselors;
 pub mod demo;
 pub mod files;
 pub mod health;
+pub mod orders;
 pub mod rbac;
 pub mod system;
 pub mod users;
