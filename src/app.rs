@@ -60,6 +60,12 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     );
     let passwords = PasswordHasher::new(&settings.auth)?;
     let bus = EventBus::new(db.clone(), infra.pubsub.clone());
+    let realtime = crate::modules::chat::hub::Hub::new(
+        infra.pubsub.clone(),
+        infra.presence.clone(),
+        infra.revocation.clone(),
+        settings.chat.send_queue_capacity,
+    );
     let state = AppState {
         settings: Arc::new(settings),
         db,
@@ -67,6 +73,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         bus,
         tokens,
         passwords,
+        realtime,
     };
     rbac::seed::seed(&state.db, &state.settings, &state.passwords)
         .await
@@ -195,6 +202,17 @@ impl Application {
                 tracing::error!(error.cause_chain = ?e, "event broadcast listener stopped");
             }
         }));
+        let hub = self.state.realtime.clone();
+        let hub_rx = shutdown_rx.clone();
+        background.push(tokio::spawn(async move {
+            if let Err(e) = hub.run_listener(hub_rx).await {
+                tracing::error!(error.cause_chain = ?e, "websocket delivery listener stopped");
+            }
+        }));
+        background.push(tokio::spawn(session_watchdog(
+            self.state.clone(),
+            shutdown_rx.clone(),
+        )));
         background.push(tokio::spawn(housekeeping(self.state.clone(), shutdown_rx)));
         let handles = self.servers.iter().map(Server::handle).collect();
         let server_tasks = self.servers.into_iter().map(tokio::spawn).collect();
@@ -240,6 +258,8 @@ impl Application {
 impl RunningApp {
     /// Stops the three servers (finishing in-flight requests), then drains the event bus.
     pub async fn stop(self) {
+        // WebSocket connections would hold a graceful stop open: send them a close frame first.
+        self.state.realtime.close_all("server shutting down");
         for handle in &self.handles {
             handle.stop(true).await;
         }
@@ -272,6 +292,25 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Ends sessions whose booked time is used up or that went idle, and sends the five-minute warnings.
+/// Several instances may run it: every step is a conditional update.
+async fn session_watchdog(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_secs(state.settings.chat.watchdog_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {
+                match crate::modules::chat::service::watchdog_pass(&state).await {
+                    Ok(n) if n > 0 => tracing::info!(ended = n, "session watchdog ended sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error.cause_chain = ?e, "session watchdog pass failed"),
+                }
+            }
+        }
     }
 }
 

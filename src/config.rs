@@ -40,6 +40,7 @@ pub struct Settings {
     pub billing: BillingSettings,
     pub order: OrderSettings,
     pub upload: UploadSettings,
+    pub chat: ChatSettings,
     pub stats: StatsSettings,
     pub log: LogSettings,
 }
@@ -105,6 +106,17 @@ pub struct BillingSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderSettings {
     pub payment_timeout_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatSettings {
+    pub session_idle_timeout_secs: u64,
+    pub warn_before_end_secs: u64,
+    pub watchdog_interval_secs: u64,
+    pub send_queue_capacity: usize,
+    pub ws_ping_interval_secs: u64,
+    pub ws_idle_timeout_secs: u64,
+    pub max_message_chars: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -91,3 +91,17 @@ mod tests {
         );
     }
 }
+
+/// `CAST(COALESCE(SUM(column), 0) AS <64-bit int>)`: `SUM` of a BIGINT is DECIMAL on MySQL and NUMERIC on
+/// PostgreSQL, which do not decode as `i64`. `column` must be a trusted identifier.
+pub fn sum_as_i64(
+    backend: sea_orm::DatabaseBackend,
+    column: &str,
+) -> sea_orm::sea_query::SimpleExpr {
+    let int = match backend {
+        sea_orm::DatabaseBackend::MySql => "SIGNED",
+        sea_orm::DatabaseBackend::Postgres => "BIGINT",
+        _ => "INTEGER",
+    };
+    sea_orm::sea_query::Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS {int})"))
+}

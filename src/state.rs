@@ -8,6 +8,7 @@ use crate::bus::EventBus;
 use crate::config::Settings;
 use crate::infra::Infra;
 use crate::modules::auth::{PasswordHasher, TokenService};
+use crate::modules::chat::hub::Hub;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -16,4 +17,6 @@ pub struct AppState {
     pub bus: Arc<EventBus>,
     pub tokens: TokenService,
     pub passwords: PasswordHasher,
+    /// Live WebSocket connections, and delivery to them across instances.
+    pub realtime: Arc<Hub>,
 }

@@ -26,6 +26,7 @@ impl MigrationTrait for Migration {
                 utc_time_null(b, "end_time"),
                 int64_default("duration", 0),
                 int64_default("price", 0),
+                int32_default("booked_minutes", 0),
                 int64_default("total_amount", 0),
                 int64_default("last_seq", 0),
                 int64_default("user_read_seq", 0),

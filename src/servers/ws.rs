@@ -1,13 +1,12 @@
-//! Port 8082: the WebSocket server. Chat endpoints arrive with the chat module; until then it serves
-//! health and answers the envelope 404 for everything else.
+//! Port 8082: the WebSocket server.
 
 use actix_web::web;
 
-use crate::modules::health;
+use crate::modules::{chat, health};
 use crate::state::AppState;
 
 pub fn routes(_state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     move |cfg| {
-        cfg.configure(health::routes);
+        cfg.configure(health::routes).configure(chat::ws::routes);
     }
 }

@@ -4,3 +4,4 @@
 
 pub mod entity;
 pub mod seed;
+pub mod service;

@@ -225,3 +225,31 @@ pub async fn set_avatar(db: &DatabaseConnection, user_id: i64, url: &str) -> App
     active.update(db).await?;
     Ok(previous)
 }
+
+/// Adds `delta` fen to a user's wallet balance on `txn`, never below zero, and returns the new balance.
+/// Only the wallet calls this, together with its ledger row.
+///
+/// # Errors
+/// 400 `余额不足` when a debit exceeds the balance; 404 when the user is gone.
+pub async fn adjust_balance<C: ConnectionTrait>(
+    txn: &C,
+    user_id: i64,
+    delta: i64,
+) -> AppResult<i64> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let res = Users::update_many()
+        .col_expr(
+            entity::Column::Balance,
+            Expr::col(entity::Column::Balance).add(delta),
+        )
+        .col_expr(entity::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(entity::Column::Id.eq(user_id))
+        .filter(Expr::col(entity::Column::Balance).add(delta).gte(0))
+        .exec(txn)
+        .await?;
+    if res.rows_affected != 1 {
+        get_active(txn, user_id).await?;
+        return Err(AppError::bad_request("余额不足"));
+    }
+    Ok(get_active(txn, user_id).await?.balance)
+}

@@ -1,0 +1,397 @@
+//! The live connections of this instance, and delivery to them from any instance.
+//!
+//! Every delivery goes through pub/sub (Redis when configured, an in-process channel otherwise), so a
+//! frame for a user reaches their sockets wherever they are connected. Each connection has a bounded
+//! queue: a consumer too slow to keep up is disconnected rather than allowed to slow anyone else.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+
+use crate::infra::{Presence, PubSub, TokenRevocation};
+
+const CHANNEL: &str = "ws:deliveries";
+/// How long a presence entry lives without a heartbeat.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(90);
+
+/// Who a delivery is for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Users(Vec<i64>),
+    All,
+}
+
+/// What to do with the target's connections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Delivery {
+    Frame {
+        target: Target,
+        frame: String,
+    },
+    /// Close the connections (and revoke the tokens they were opened with).
+    Kick {
+        target: Target,
+        reason: String,
+    },
+}
+
+/// What a connection task receives.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Frame(Arc<str>),
+    Close(String),
+}
+
+/// One socket, as the hub knows it.
+pub struct Connection {
+    pub user_id: i64,
+    pub connected_at: DateTime<Utc>,
+    /// The session this socket is attached to (path session or last `join`).
+    pub session_id: Option<i64>,
+    /// The token it was opened with, revoked if the user is kicked.
+    pub jti: String,
+    pub token_ttl: Duration,
+    tx: mpsc::Sender<Outbound>,
+    /// Fired when the hub wants the connection gone (slow consumer, kick).
+    kill: Arc<Notify>,
+}
+
+/// Handle a connection task keeps.
+pub struct Registration {
+    pub id: u64,
+    pub rx: mpsc::Receiver<Outbound>,
+    pub kill: Arc<Notify>,
+}
+
+pub struct Hub {
+    conns: DashMap<u64, Connection>,
+    by_user: DashMap<i64, HashSet<u64>>,
+    next_id: AtomicU64,
+    instance_id: String,
+    capacity: usize,
+    pubsub: Arc<dyn PubSub>,
+    presence: Arc<dyn Presence>,
+    revocation: Arc<dyn TokenRevocation>,
+}
+
+impl Hub {
+    pub fn new(
+        pubsub: Arc<dyn PubSub>,
+        presence: Arc<dyn Presence>,
+        revocation: Arc<dyn TokenRevocation>,
+        capacity: usize,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            conns: DashMap::new(),
+            by_user: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            instance_id: uuid::Uuid::new_v4().simple().to_string(),
+            capacity: capacity.max(1),
+            pubsub,
+            presence,
+            revocation,
+        })
+    }
+
+    fn connection_key(&self, id: u64) -> String {
+        format!("{}:{id}", self.instance_id)
+    }
+
+    /// Adds a socket of `user_id` and marks the user present.
+    pub async fn register(
+        &self,
+        user_id: i64,
+        session_id: Option<i64>,
+        jti: String,
+        token_ttl: Duration,
+    ) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.capacity);
+        let kill = Arc::new(Notify::new());
+        self.conns.insert(
+            id,
+            Connection {
+                user_id,
+                connected_at: Utc::now(),
+                session_id,
+                jti,
+                token_ttl,
+                tx,
+                kill: kill.clone(),
+            },
+        );
+        self.by_user.entry(user_id).or_default().insert(id);
+        self.heartbeat(id).await;
+        Registration { id, rx, kill }
+    }
+
+    /// Refreshes the presence of a connection's user.
+    pub async fn heartbeat(&self, id: u64) {
+        let Some(user_id) = self.conns.get(&id).map(|c| c.user_id) else {
+            return;
+        };
+        if let Err(e) = self
+            .presence
+            .heartbeat(user_id, &self.connection_key(id), PRESENCE_TTL)
+            .await
+        {
+            tracing::warn!(error.cause_chain = ?e, "presence heartbeat failed");
+        }
+    }
+
+    pub async fn unregister(&self, id: u64) {
+        let Some((_, conn)) = self.conns.remove(&id) else {
+            return;
+        };
+        if let Some(mut ids) = self.by_user.get_mut(&conn.user_id) {
+            ids.remove(&id);
+        }
+        self.by_user
+            .remove_if(&conn.user_id, |_, ids| ids.is_empty());
+        if let Err(e) = self
+            .presence
+            .remove(conn.user_id, &self.connection_key(id))
+            .await
+        {
+            tracing::warn!(error.cause_chain = ?e, "presence removal failed");
+        }
+    }
+
+    pub fn set_session(&self, id: u64, session_id: i64) {
+        if let Some(mut c) = self.conns.get_mut(&id) {
+            c.session_id = Some(session_id);
+        }
+    }
+
+    /// Sends `frame` to every connection of the target, on every instance.
+    pub async fn send(&self, target: Target, frame: &Value) {
+        self.publish(&Delivery::Frame {
+            target,
+            frame: frame.to_string(),
+        })
+        .await;
+    }
+
+    /// Closes every connection of `user_id` on every instance and revokes their tokens.
+    pub async fn kick(&self, user_id: i64, reason: &str) {
+        self.publish(&Delivery::Kick {
+            target: Target::Users(vec![user_id]),
+            reason: reason.to_owned(),
+        })
+        .await;
+    }
+
+    async fn publish(&self, delivery: &Delivery) {
+        let payload = match serde_json::to_string(delivery) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "unserializable delivery");
+                return;
+            }
+        };
+        if let Err(e) = self.pubsub.publish(CHANNEL, &payload).await {
+            tracing::warn!(error.cause_chain = ?e, "delivery publish failed; delivering locally only");
+            self.deliver_local(delivery).await;
+        }
+    }
+
+    /// Hands deliveries from pub/sub to this instance's sockets until `shutdown`.
+    pub async fn run_listener(
+        self: Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut stream = self.pubsub.subscribe(CHANNEL).await?;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                next = stream.next() => {
+                    let Some(payload) = next else { return Ok(()) };
+                    match serde_json::from_str::<Delivery>(&payload) {
+                        Ok(delivery) => self.deliver_local(&delivery).await,
+                        Err(e) => tracing::warn!(error = %e, "unreadable delivery"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_ids(&self, target: &Target) -> Vec<u64> {
+        match target {
+            Target::All => self.conns.iter().map(|c| *c.key()).collect(),
+            Target::Users(users) => users
+                .iter()
+                .filter_map(|u| self.by_user.get(u).map(|ids| ids.clone()))
+                .flatten()
+                .collect(),
+        }
+    }
+
+    async fn deliver_local(&self, delivery: &Delivery) {
+        match delivery {
+            Delivery::Frame { target, frame } => {
+                let frame: Arc<str> = Arc::from(frame.as_str());
+                for id in self.local_ids(target) {
+                    self.push(id, Outbound::Frame(frame.clone()));
+                }
+            }
+            Delivery::Kick { target, reason } => {
+                for id in self.local_ids(target) {
+                    let token = self.conns.get(&id).map(|c| (c.jti.clone(), c.token_ttl));
+                    if let Some((jti, ttl)) = token
+                        && let Err(e) = self.revocation.revoke(&jti, ttl).await
+                    {
+                        tracing::warn!(error.cause_chain = ?e, "token revocation on kick failed");
+                    }
+                    self.close(id, reason);
+                }
+            }
+        }
+    }
+
+    /// Queues a frame; a full queue means a slow consumer, which is disconnected.
+    fn push(&self, id: u64, out: Outbound) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(out) {
+            tracing::warn!(
+                connection = id,
+                user_id = conn.user_id,
+                "send queue full: disconnecting slow consumer"
+            );
+            conn.kill.notify_one();
+        }
+    }
+
+    fn close(&self, id: u64, reason: &str) {
+        if let Some(conn) = self.conns.get(&id)
+            && conn
+                .tx
+                .try_send(Outbound::Close(reason.to_owned()))
+                .is_err()
+        {
+            conn.kill.notify_one();
+        }
+    }
+
+    /// Asks every local socket to close (graceful shutdown).
+    pub fn close_all(&self, reason: &str) {
+        let ids: Vec<u64> = self.conns.iter().map(|c| *c.key()).collect();
+        for id in ids {
+            self.close(id, reason);
+        }
+    }
+
+    pub fn local_connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// This instance's connections of `user_id`: (connected at, attached session).
+    pub fn local_connections_of(&self, user_id: i64) -> Vec<(DateTime<Utc>, Option<i64>)> {
+        self.local_ids(&Target::Users(vec![user_id]))
+            .into_iter()
+            .filter_map(|id| self.conns.get(&id).map(|c| (c.connected_at, c.session_id)))
+            .collect()
+    }
+
+    /// Users online on any instance.
+    pub async fn online_users(&self) -> Vec<i64> {
+        self.presence.online_users().await.unwrap_or_else(|e| {
+            tracing::warn!(error.cause_chain = ?e, "presence lookup failed");
+            Vec::new()
+        })
+    }
+
+    pub async fn is_online(&self, user_id: i64) -> bool {
+        self.presence.is_online(user_id).await.unwrap_or(false)
+    }
+}
+
+/// A frame as the clients know it: `{type, session_id, data}` (session_id always present).
+pub fn frame(kind: &str, session_id: i64, data: Value) -> Value {
+    serde_json::json!({ "type": kind, "session_id": session_id, "data": data })
+}
+
+/// The `error` frame.
+pub fn error_frame(message: &str) -> Value {
+    frame("error", 0, serde_json::json!({ "error": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infra::{MemoryPresence, MemoryPubSub, MemoryRevocation};
+
+    fn hub(capacity: usize) -> Arc<Hub> {
+        Hub::new(
+            Arc::new(MemoryPubSub::default()),
+            Arc::new(MemoryPresence::default()),
+            Arc::new(MemoryRevocation::default()),
+            capacity,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_slow_consumer_is_told_to_go_instead_of_blocking() {
+        let hub = hub(2);
+        let reg = hub
+            .register(7, None, "j".into(), Duration::from_secs(60))
+            .await;
+        let killed = reg.kill.clone();
+        let waiter = tokio::spawn(async move { killed.notified().await });
+        for _ in 0..3 {
+            hub.push(reg.id, Outbound::Frame(Arc::from("x")));
+        }
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .expect("kill fired")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn every_connection_of_a_user_gets_the_frame() {
+        let hub = hub(8);
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let listener = tokio::spawn(hub.clone().run_listener(rx));
+        tokio::task::yield_now().await;
+        let mut a = hub
+            .register(1, None, "a".into(), Duration::from_secs(60))
+            .await;
+        let mut b = hub
+            .register(1, None, "b".into(), Duration::from_secs(60))
+            .await;
+        let mut other = hub
+            .register(2, None, "c".into(), Duration::from_secs(60))
+            .await;
+        // The listener subscribes asynchronously; retry until it is up.
+        let mut got = None;
+        for _ in 0..50 {
+            hub.send(Target::Users(vec![1]), &frame("ping", 0, Value::Null))
+                .await;
+            if let Ok(Some(f)) = tokio::time::timeout(Duration::from_millis(20), a.rx.recv()).await
+            {
+                got = Some(f);
+                break;
+            }
+        }
+        assert!(matches!(got, Some(Outbound::Frame(_))));
+        assert!(matches!(b.rx.recv().await, Some(Outbound::Frame(_))));
+        assert!(other.rx.try_recv().is_err());
+        assert!(hub.is_online(1).await);
+        hub.unregister(a.id).await;
+        hub.unregister(b.id).await;
+        assert!(!hub.is_online(1).await);
+        tx.send(true).unwrap();
+        listener.await.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,18 @@
+//! Chat: sessions (one per paid order), messages with a per-session `seq` and idempotent resends, read
+//! markers, the WebSocket server (8082), billing when a session ends, and the admin side (sessions,
+//! presence, kick, mute, broadcast).
+//!
+//! Tables: `chat_sessions`, `chat_messages`, `chat_billings`.
+//! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through the wallet and
+//! finance, `WalletChanged`; through orders, `OrderStatusChanged`). Consumes: `NotificationCreated`
+//! (pushed to the user's sockets).
+
+pub mod billing;
+pub mod dto;
+pub mod entity;
+pub mod hub;
+pub mod routes;
+pub mod service;
+pub mod ws;
+
+pub use routes::user_routes;

@@ -1,0 +1,792 @@
+//! Rules for chat sessions and messages: who may take part, the per-session message sequence, idempotent
+//! resends, read markers, and ending a session, which bills it exactly once whichever path ends it.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::json;
+
+use super::billing::bill;
+use super::entity::{billing, message, session};
+use super::hub::{Target, frame};
+use crate::bus::{DomainEvent, EventBus};
+use crate::error::{AppError, AppResult, is_unique_violation};
+use crate::modules::counselors::service as counselors;
+use crate::modules::finance::service as finance;
+use crate::modules::orders::service as orders;
+use crate::modules::orders::status::{Actor, OrderStatus};
+use crate::modules::payments::wallet;
+use crate::money;
+use crate::state::AppState;
+
+pub type Session = session::Model;
+pub type Message = message::Model;
+pub type Billing = billing::Model;
+
+pub const MSG_SESSION_NOT_FOUND: &str = "会话不存在";
+pub const MSG_NO_ACCESS: &str = "无权访问此会话";
+pub const MSG_NOT_ACTIVE: &str = "会话未进行中";
+pub const MSG_ENDED: &str = "会话已结束";
+pub const MSG_MUTED: &str = "您已被禁言";
+
+/// Session states.
+pub mod status {
+    pub const WAITING: i32 = 0;
+    pub const ACTIVE: i32 = 1;
+    pub const ENDED: i32 = 2;
+    pub const TIMED_OUT: i32 = 3;
+}
+
+/// Which side of a session someone is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Counselor,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Counselor => "counselor",
+        }
+    }
+}
+
+/// Why a session ended; also the `ended_by` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Rest,
+    WsLeave,
+    Idle,
+    Duration,
+    Admin,
+}
+
+impl EndReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Rest => "rest",
+            Self::WsLeave => "ws",
+            Self::Idle => "idle",
+            Self::Duration => "duration",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+pub fn role_of(session: &Session, user_id: i64) -> Option<Role> {
+    if session.user_id == user_id {
+        Some(Role::User)
+    } else if session.counselor_user_id == user_id {
+        Some(Role::Counselor)
+    } else {
+        None
+    }
+}
+
+pub async fn find_session<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<Session>> {
+    Ok(session::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn get_session<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Session> {
+    find_session(db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(MSG_SESSION_NOT_FOUND))
+}
+
+/// The session if `user_id` takes part in it, with their role.
+pub async fn session_for(
+    db: &DatabaseConnection,
+    user_id: i64,
+    session_id: i64,
+) -> AppResult<(Session, Role)> {
+    let session = get_session(db, session_id).await?;
+    let role = role_of(&session, user_id).ok_or_else(|| AppError::forbidden(MSG_NO_ACCESS))?;
+    Ok((session, role))
+}
+
+pub async fn session_of_order<C: ConnectionTrait>(
+    db: &C,
+    order_id: i64,
+) -> AppResult<Option<Session>> {
+    Ok(session::Entity::find()
+        .filter(session::Column::OrderId.eq(order_id))
+        .one(db)
+        .await?)
+}
+
+/// Whether `user_id` is the buyer or the counselor of `order`; returns the counselor's user id.
+async fn order_participant(
+    db: &DatabaseConnection,
+    order: &orders::Order,
+    user_id: i64,
+) -> AppResult<Option<i64>> {
+    let counselor = counselors::get_counselor(db, order.counselor_id).await?;
+    let is_party = order.user_id == user_id || counselor.user_id == Some(user_id);
+    if !is_party {
+        return Err(AppError::forbidden("无权访问此订单"));
+    }
+    Ok(counselor.user_id)
+}
+
+/// Opens (or returns) the session of a paid order. The buyer or the order's counselor may call it. The
+/// counselor opening it starts the clock; otherwise it waits until both parties are connected.
+/// Returns the session and whether it existed already.
+pub async fn start_session(
+    state: &AppState,
+    user_id: i64,
+    order_id: i64,
+) -> AppResult<(Session, bool)> {
+    let db = &state.db;
+    let order = orders::get_order(db, order_id).await?;
+    let counselor_user_id = order_participant(db, &order, user_id).await?;
+    if let Some(existing) = session_of_order(db, order_id).await? {
+        if existing.status == status::WAITING || existing.status == status::ACTIVE {
+            if existing.counselor_user_id == user_id {
+                activate(state, &existing).await?;
+            }
+            return Ok((get_session(db, existing.id).await?, true));
+        }
+        return Err(AppError::bad_request(MSG_ENDED));
+    }
+    if orders::status_of(&order)? != OrderStatus::Paid {
+        return Err(AppError::bad_request("订单状态不允许开始会话"));
+    }
+    let Some(counselor_user_id) = counselor_user_id else {
+        return Err(AppError::bad_request("咨询师尚未开通账号，暂无法开始会话"));
+    };
+    let now = Utc::now();
+    let inserted = session::ActiveModel {
+        order_id: Set(order.id),
+        user_id: Set(order.user_id),
+        counselor_id: Set(order.counselor_id),
+        counselor_user_id: Set(counselor_user_id),
+        status: Set(status::WAITING),
+        start_time: Set(None),
+        end_time: Set(None),
+        duration: Set(0),
+        price: Set(order.price_per_minute),
+        booked_minutes: Set(order.duration),
+        total_amount: Set(0),
+        last_seq: Set(0),
+        user_read_seq: Set(0),
+        counselor_read_seq: Set(0),
+        ended_by: Set(String::new()),
+        warned: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await;
+    let created = match inserted {
+        Ok(s) => s,
+        // Two starts raced; the other one created it.
+        Err(e) if is_unique_violation(&e) => {
+            let existing = session_of_order(db, order_id)
+                .await?
+                .ok_or_else(|| AppError::conflict("会话已存在"))?;
+            return Ok((existing, true));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if counselor_user_id == user_id {
+        activate(state, &created).await?;
+    }
+    Ok((get_session(db, created.id).await?, false))
+}
+
+/// Starts the clock of a waiting session (0 → 1) and tells both parties. A no-op for any other state.
+pub async fn activate(state: &AppState, session: &Session) -> AppResult<bool> {
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    let res = session::Entity::update_many()
+        .col_expr(session::Column::Status, Expr::value(status::ACTIVE))
+        .col_expr(session::Column::StartTime, Expr::value(now))
+        .col_expr(session::Column::UpdatedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(session.id))
+        .filter(session::Column::Status.eq(status::WAITING))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    EventBus::record(
+        &txn,
+        &DomainEvent::ChatSessionStarted {
+            session_id: session.id,
+            order_id: session.order_id,
+            user_id: session.user_id,
+            counselor_user_id: session.counselor_user_id,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    state.bus.notify();
+    let data = json!({
+        "price": money::to_yuan(session.price),
+        "start_time": now,
+        "booked_minutes": session.booked_minutes,
+    });
+    state
+        .realtime
+        .send(
+            participants(session),
+            &frame("session_start", session.id, data),
+        )
+        .await;
+    Ok(true)
+}
+
+pub fn participants(session: &Session) -> Target {
+    Target::Users(vec![session.user_id, session.counselor_user_id])
+}
+
+fn mute_key(user_id: i64) -> String {
+    format!("chat:mute:{user_id}")
+}
+
+pub async fn is_muted(state: &AppState, user_id: i64) -> bool {
+    matches!(state.infra.cache.get(&mute_key(user_id)).await, Ok(Some(_)))
+}
+
+/// Mutes or unmutes a user on every instance.
+pub async fn set_muted(state: &AppState, user_id: i64, muted: bool) -> AppResult<()> {
+    let key = mute_key(user_id);
+    if muted {
+        state
+            .infra
+            .cache
+            .set(&key, "1", Duration::from_secs(365 * 24 * 3600))
+            .await?;
+    } else {
+        state.infra.cache.delete(&key).await?;
+    }
+    Ok(())
+}
+
+fn activity_key(session_id: i64) -> String {
+    format!("chat:activity:{session_id}")
+}
+
+/// Marks a session as in use now (any inbound frame), so the idle timeout starts over.
+pub async fn touch(state: &AppState, session_id: i64) {
+    let ttl = Duration::from_secs(state.settings.chat.session_idle_timeout_secs.max(1));
+    if let Err(e) = state
+        .infra
+        .cache
+        .set(&activity_key(session_id), "1", ttl)
+        .await
+    {
+        tracing::warn!(error.cause_chain = ?e, "session activity mark failed");
+    }
+}
+
+pub struct NewMessage {
+    pub content: String,
+    pub content_type: String,
+    pub file_url: String,
+    pub client_msg_id: Option<String>,
+}
+
+const CONTENT_TYPES: &[&str] = &["text", "image", "file", "voice", "video"];
+
+fn validate_message(state: &AppState, msg: &NewMessage) -> AppResult<()> {
+    if !CONTENT_TYPES.contains(&msg.content_type.as_str()) {
+        return Err(AppError::invalid_input(
+            "参数错误: content_type: 不支持的消息类型",
+        ));
+    }
+    if msg.content_type == "text" && msg.content.trim().is_empty() {
+        return Err(AppError::invalid_input(
+            "参数错误: content: 消息内容不能为空",
+        ));
+    }
+    if msg.content.chars().count() > state.settings.chat.max_message_chars {
+        return Err(AppError::invalid_input("参数错误: content: 消息过长"));
+    }
+    if msg.content_type != "text" && msg.file_url.trim().is_empty() && msg.content.trim().is_empty()
+    {
+        return Err(AppError::invalid_input("参数错误: file_url: 缺少文件地址"));
+    }
+    if msg.file_url.len() > 255 {
+        return Err(AppError::invalid_input("参数错误: file_url: 文件地址过长"));
+    }
+    if msg.client_msg_id.as_ref().is_some_and(|id| id.len() > 64) {
+        return Err(AppError::invalid_input("参数错误: client_msg_id: 过长"));
+    }
+    Ok(())
+}
+
+async fn find_by_client_id<C: ConnectionTrait>(
+    db: &C,
+    session_id: i64,
+    sender_id: i64,
+    client_msg_id: &str,
+) -> AppResult<Option<Message>> {
+    Ok(message::Entity::find()
+        .filter(message::Column::SessionId.eq(session_id))
+        .filter(message::Column::SenderId.eq(sender_id))
+        .filter(message::Column::ClientMsgId.eq(client_msg_id))
+        .one(db)
+        .await?)
+}
+
+/// Stores a message with the next `seq` of its session, then delivers it to both parties (the sender's
+/// own connections get it back as the acknowledgement). A resend with the same `client_msg_id` returns
+/// the stored message without storing or delivering it again; the flag says whether it is new.
+pub async fn send_message(
+    state: &AppState,
+    user_id: i64,
+    session_id: i64,
+    msg: NewMessage,
+) -> AppResult<(Message, bool)> {
+    let (session, role) = session_for(&state.db, user_id, session_id).await?;
+    validate_message(state, &msg)?;
+    if let Some(client_id) = &msg.client_msg_id
+        && let Some(existing) = find_by_client_id(&state.db, session_id, user_id, client_id).await?
+    {
+        return Ok((existing, false));
+    }
+    if session.status != status::ACTIVE {
+        return Err(AppError::bad_request(MSG_NOT_ACTIVE));
+    }
+    if is_muted(state, user_id).await {
+        return Err(AppError::forbidden(MSG_MUTED));
+    }
+    let stored = match store_message(state, &session, user_id, role, &msg).await {
+        Ok(m) => m,
+        Err(AppError::Conflict(_)) if msg.client_msg_id.is_some() => {
+            // A concurrent resend won the unique key: answer with its message.
+            let client_id = msg.client_msg_id.as_deref().unwrap_or_default();
+            let existing = find_by_client_id(&state.db, session_id, user_id, client_id)
+                .await?
+                .ok_or_else(|| AppError::conflict("消息重复"))?;
+            return Ok((existing, false));
+        }
+        Err(e) => return Err(e),
+    };
+    touch(state, session_id).await;
+    state
+        .realtime
+        .send(participants(&session), &message_frame(&stored))
+        .await;
+    Ok((stored, true))
+}
+
+async fn store_message(
+    state: &AppState,
+    session: &Session,
+    user_id: i64,
+    role: Role,
+    msg: &NewMessage,
+) -> AppResult<Message> {
+    use sea_orm::sea_query::ExprTrait;
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    // The row update both allocates the seq and serializes senders of one session.
+    let res = session::Entity::update_many()
+        .col_expr(
+            session::Column::LastSeq,
+            Expr::col(session::Column::LastSeq).add(1),
+        )
+        .col_expr(session::Column::UpdatedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(session.id))
+        .filter(session::Column::Status.eq(status::ACTIVE))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(AppError::bad_request(MSG_NOT_ACTIVE));
+    }
+    let seq = get_session(&txn, session.id).await?.last_seq;
+    let inserted = message::ActiveModel {
+        session_id: Set(session.id),
+        seq: Set(seq),
+        sender_id: Set(user_id),
+        sender_type: Set(role.as_str().to_owned()),
+        content_type: Set(msg.content_type.clone()),
+        content: Set(Some(msg.content.clone())),
+        file_url: Set(msg.file_url.clone()),
+        client_msg_id: Set(msg.client_msg_id.clone()),
+        is_read: Set(false),
+        read_time: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::conflict("消息重复")
+        } else {
+            e.into()
+        }
+    })?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+/// The `message` frame: the original's `data` fields plus `seq` and `client_msg_id`, mirrored under
+/// `payload` for the Vue client.
+pub fn message_frame(m: &Message) -> serde_json::Value {
+    let data = json!({
+        "content": m.content.clone().unwrap_or_default(),
+        "content_type": m.content_type,
+        "created_at": m.created_at,
+        "file_url": m.file_url,
+        "message_id": m.id,
+        "id": m.id,
+        "sender_id": m.sender_id,
+        "sender_type": m.sender_type,
+        "seq": m.seq,
+        "client_msg_id": m.client_msg_id,
+        "session_id": m.session_id,
+    });
+    json!({ "type": "message", "session_id": m.session_id, "data": data, "payload": data })
+}
+
+/// A page of a session's messages in `seq` order. With `after_seq`, only newer messages (catch-up after
+/// a reconnect).
+pub async fn list_messages(
+    db: &DatabaseConnection,
+    session_id: i64,
+    after_seq: Option<i64>,
+    offset: u64,
+    limit: u64,
+) -> AppResult<(Vec<Message>, u64)> {
+    let mut query = message::Entity::find().filter(message::Column::SessionId.eq(session_id));
+    if let Some(after) = after_seq {
+        query = query.filter(message::Column::Seq.gt(after));
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_asc(message::Column::Seq)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Records that `user_id` has read everything up to `seq` (never moving backwards), marks the other
+/// side's messages read, and tells the other side.
+pub async fn mark_read(
+    state: &AppState,
+    user_id: i64,
+    session_id: i64,
+    seq: i64,
+) -> AppResult<i64> {
+    let (session, role) = session_for(&state.db, user_id, session_id).await?;
+    let upto = seq.min(session.last_seq).max(0);
+    let column = match role {
+        Role::User => session::Column::UserReadSeq,
+        Role::Counselor => session::Column::CounselorReadSeq,
+    };
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    session::Entity::update_many()
+        .col_expr(column, Expr::value(upto))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(column.lt(upto))
+        .exec(&txn)
+        .await?;
+    message::Entity::update_many()
+        .col_expr(message::Column::IsRead, Expr::value(true))
+        .col_expr(message::Column::ReadTime, Expr::value(now))
+        .filter(message::Column::SessionId.eq(session_id))
+        .filter(message::Column::SenderId.ne(user_id))
+        .filter(message::Column::Seq.lte(upto))
+        .filter(message::Column::IsRead.eq(false))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    let other = match role {
+        Role::User => session.counselor_user_id,
+        Role::Counselor => session.user_id,
+    };
+    let data = json!({ "read_by": user_id, "read_seq": upto, "read_at": now });
+    state
+        .realtime
+        .send(
+            Target::Users(vec![other]),
+            &frame("message_read", session_id, data),
+        )
+        .await;
+    Ok(upto)
+}
+
+/// What ending a session produced.
+pub struct Ended {
+    pub session: Session,
+    pub billing: Option<Billing>,
+    /// False when the session had already ended (the billing is the earlier one).
+    pub ended_now: bool,
+}
+
+/// Ends a session and bills it, exactly once whatever the path. The session row moves only if it is
+/// still open, and in the same transaction: the billing row (unique per session), the counselor's
+/// credit, the buyer's refund of unused prepaid minutes, the order 1 → 2, and their outbox events.
+pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -> AppResult<Ended> {
+    let db = &state.db;
+    let session = get_session(db, session_id).await?;
+    let order = orders::get_order(db, session.order_id).await?;
+    let now = Utc::now();
+    let started = session.status == status::ACTIVE && session.start_time.is_some();
+    let seconds = session
+        .start_time
+        .map(|s| (now - s).num_seconds())
+        .unwrap_or(0);
+    let commission = crate::modules::system::service::platform_commission(state).await;
+    let b = bill(
+        started,
+        seconds,
+        i64::from(session.booked_minutes),
+        session.price,
+        order.amount - order.refunded_amount,
+        commission,
+    );
+    let final_status = if reason == EndReason::Idle {
+        status::TIMED_OUT
+    } else {
+        status::ENDED
+    };
+
+    let txn = db.begin().await?;
+    let moved = session::Entity::update_many()
+        .col_expr(session::Column::Status, Expr::value(final_status))
+        .col_expr(session::Column::EndTime, Expr::value(now))
+        .col_expr(session::Column::Duration, Expr::value(seconds.max(0)))
+        .col_expr(session::Column::TotalAmount, Expr::value(b.total))
+        .col_expr(session::Column::EndedBy, Expr::value(reason.as_str()))
+        .col_expr(session::Column::UpdatedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::Status.is_in([status::WAITING, status::ACTIVE]))
+        .exec(&txn)
+        .await?;
+    if moved.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(Ended {
+            session: get_session(db, session_id).await?,
+            billing: billing_of(db, session_id).await?,
+            ended_now: false,
+        });
+    }
+    let billing_row = billing::ActiveModel {
+        session_id: Set(session.id),
+        order_id: Set(session.order_id),
+        user_id: Set(session.user_id),
+        counselor_id: Set(session.counselor_id),
+        duration: Set(seconds.max(0)),
+        billed_minutes: Set(b.minutes),
+        price_per_minute: Set(session.price),
+        total_amount: Set(b.total),
+        platform_fee: Set(b.platform_fee),
+        counselor_fee: Set(b.counselor_fee),
+        refund_amount: Set(b.refund),
+        status: Set(1),
+        settled_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    if b.counselor_fee > 0 {
+        finance::credit_session_income(&txn, session.counselor_id, session.id, b.counselor_fee)
+            .await?;
+    }
+    if b.refund > 0 {
+        orders::add_refunded_amount(&txn, order.id, b.refund).await?;
+        wallet::credit_refund(
+            &txn,
+            session.user_id,
+            b.refund,
+            Some(order.id),
+            "咨询未使用时长退款",
+            &format!("chat_refund:session:{}", session.id),
+        )
+        .await?;
+    }
+    // A session that never started delivered nothing: the order is refunded, not completed.
+    let (to, note) = if started {
+        (OrderStatus::Completed, "咨询结束，已结算")
+    } else {
+        (OrderStatus::Refunded, "会话未开始即结束，已退款")
+    };
+    let current = orders::get_order(&txn, order.id).await?;
+    if orders::status_of(&current)? == OrderStatus::Paid {
+        orders::transition(&txn, &current, to, Actor::System, None, note).await?;
+    }
+    EventBus::record(
+        &txn,
+        &DomainEvent::SessionBilled {
+            session_id: session.id,
+            order_id: session.order_id,
+            user_id: session.user_id,
+            counselor_id: session.counselor_id,
+            total_amount: b.total,
+            counselor_fee: b.counselor_fee,
+            refund_amount: b.refund,
+        },
+    )
+    .await?;
+    EventBus::record(
+        &txn,
+        &DomainEvent::ChatSessionEnded {
+            session_id: session.id,
+            order_id: session.order_id,
+            user_id: session.user_id,
+            counselor_user_id: session.counselor_user_id,
+            reason: reason.as_str().to_owned(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    state.bus.notify();
+
+    let billing_data = json!({
+        "counselor_fee": money::to_yuan(b.counselor_fee),
+        "duration": seconds.max(0),
+        "duration_minutes": b.minutes,
+        "platform_fee": money::to_yuan(b.platform_fee),
+        "price_per_minute": money::to_yuan(session.price),
+        "total_amount": money::to_yuan(b.total),
+        "refund_amount": money::to_yuan(b.refund),
+    });
+    state
+        .realtime
+        .send(
+            Target::Users(vec![session.user_id]),
+            &frame("billing", session.id, billing_data),
+        )
+        .await;
+    state
+        .realtime
+        .send(
+            participants(&session),
+            &frame(
+                "session_end",
+                session.id,
+                json!({ "ended_by": reason.as_str(), "status": final_status }),
+            ),
+        )
+        .await;
+    Ok(Ended {
+        session: get_session(db, session_id).await?,
+        billing: Some(billing_row),
+        ended_now: true,
+    })
+}
+
+pub async fn billing_of<C: ConnectionTrait>(db: &C, session_id: i64) -> AppResult<Option<Billing>> {
+    Ok(billing::Entity::find()
+        .filter(billing::Column::SessionId.eq(session_id))
+        .one(db)
+        .await?)
+}
+
+/// Sends a `system_message` into a session (both parties), e.g. the five-minute warning.
+pub async fn system_message(state: &AppState, session: &Session, content: &str) {
+    let data = json!({ "content": content, "created_at": Utc::now() });
+    state
+        .realtime
+        .send(
+            participants(session),
+            &frame("system_message", session.id, data),
+        )
+        .await;
+}
+
+/// One pass of the watchdog: warns sessions about to run out, ends those whose booked time is used up,
+/// and times out those idle too long. Safe on several instances: every step is a conditional update.
+pub async fn watchdog_pass(state: &AppState) -> AppResult<u32> {
+    let now = Utc::now();
+    let active = session::Entity::find()
+        .filter(session::Column::Status.eq(status::ACTIVE))
+        .all(&state.db)
+        .await?;
+    let warn_before = chrono::Duration::seconds(state.settings.chat.warn_before_end_secs as i64);
+    let idle_after =
+        chrono::Duration::seconds(state.settings.chat.session_idle_timeout_secs as i64);
+    let mut ended = 0;
+    for s in active {
+        let Some(start) = s.start_time else { continue };
+        let ends_at = start + chrono::Duration::minutes(i64::from(s.booked_minutes));
+        if now >= ends_at {
+            if end_session(state, s.id, EndReason::Duration)
+                .await?
+                .ended_now
+            {
+                ended += 1;
+            }
+            continue;
+        }
+        if now >= ends_at - warn_before && !s.warned {
+            let first = session::Entity::update_many()
+                .col_expr(session::Column::Warned, Expr::value(true))
+                .filter(session::Column::Id.eq(s.id))
+                .filter(session::Column::Warned.eq(false))
+                .exec(&state.db)
+                .await?
+                .rows_affected
+                == 1;
+            if first {
+                let left = (ends_at - now).num_minutes().max(1);
+                system_message(state, &s, &format!("咨询将在{left}分钟后结束")).await;
+            }
+        }
+        let active_recently = matches!(
+            state.infra.cache.get(&activity_key(s.id)).await,
+            Ok(Some(_))
+        );
+        if !active_recently && now - s.updated_at >= idle_after {
+            if end_session(state, s.id, EndReason::Idle).await?.ended_now {
+                ended += 1;
+            }
+        }
+    }
+    Ok(ended)
+}
+
+/// The `seq` of message `message_id` in `session_id`.
+pub async fn seq_of_message(
+    db: &DatabaseConnection,
+    session_id: i64,
+    message_id: i64,
+) -> AppResult<Option<i64>> {
+    Ok(message::Entity::find_by_id(message_id)
+        .filter(message::Column::SessionId.eq(session_id))
+        .one(db)
+        .await?
+        .map(|m| m.seq))
+}
+
+/// Live totals of the active sessions: count, minutes so far (at least one each) and their value.
+pub async fn active_session_totals(db: &DatabaseConnection) -> AppResult<serde_json::Value> {
+    let now = Utc::now();
+    let active = session::Entity::find()
+        .filter(session::Column::Status.eq(status::ACTIVE))
+        .all(db)
+        .await?;
+    let (mut minutes, mut amount) = (0i64, 0i64);
+    for s in &active {
+        let m = s
+            .start_time
+            .map(|start| ((now - start).num_minutes()).clamp(1, i64::from(s.booked_minutes).max(1)))
+            .unwrap_or(1);
+        minutes += m;
+        amount += m * s.price;
+    }
+    Ok(json!({
+        "active_sessions": active.len(),
+        "total_duration": minutes,
+        "total_amount": money::to_yuan(amount),
+    }))
+}
