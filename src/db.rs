@@ -105,3 +105,65 @@ pub fn sum_as_i64(
     };
     sea_orm::sea_query::Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS {int})"))
 }
+
+/// How finely to bucket times in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateBucket {
+    Day,
+    Month,
+    Year,
+}
+
+/// A SQL expression giving `column` (a UTC timestamp) as `YYYY-MM-DD`, `YYYY-MM` or `YYYY` in a zone
+/// `offset_minutes` east of UTC, for GROUP BY in reports. `column` must be a trusted identifier.
+pub fn date_bucket_expr(
+    backend: sea_orm::DatabaseBackend,
+    column: &str,
+    bucket: DateBucket,
+    offset_minutes: i32,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::DatabaseBackend::*;
+    let sql = match backend {
+        MySql => {
+            let fmt = match bucket {
+                DateBucket::Day => "%Y-%m-%d",
+                DateBucket::Month => "%Y-%m",
+                DateBucket::Year => "%Y",
+            };
+            format!("DATE_FORMAT(DATE_ADD({column}, INTERVAL {offset_minutes} MINUTE), '{fmt}')")
+        }
+        Postgres => {
+            let fmt = match bucket {
+                DateBucket::Day => "YYYY-MM-DD",
+                DateBucket::Month => "YYYY-MM",
+                DateBucket::Year => "YYYY",
+            };
+            format!(
+                "to_char(({column} AT TIME ZONE 'UTC') + INTERVAL '{offset_minutes} minutes', '{fmt}')"
+            )
+        }
+        _ => {
+            let fmt = match bucket {
+                DateBucket::Day => "%Y-%m-%d",
+                DateBucket::Month => "%Y-%m",
+                DateBucket::Year => "%Y",
+            };
+            format!("strftime('{fmt}', {column}, '{offset_minutes} minutes')")
+        }
+    };
+    sea_orm::sea_query::Expr::cust(sql)
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern and wraps it in `%…%`.
+pub fn like_contains(term: &str) -> String {
+    let mut escaped = String::with_capacity(term.len() + 2);
+    escaped.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}

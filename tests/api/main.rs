@@ -3,6 +3,8 @@
 
 mod admin_auth;
 mod bus;
+mod chat;
+mod chat_fixtures;
 mod cli;
 mod helpers;
 mod platform;

@@ -7,6 +7,7 @@
 //! finance, `WalletChanged`; through orders, `OrderStatusChanged`). Consumes: `NotificationCreated`
 //! (pushed to the user's sockets).
 
+pub mod admin;
 pub mod billing;
 pub mod dto;
 pub mod entity;
@@ -15,4 +16,5 @@ pub mod routes;
 pub mod service;
 pub mod ws;
 
+pub use admin::admin_routes;
 pub use routes::user_routes;

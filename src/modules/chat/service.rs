@@ -746,10 +746,11 @@ pub async fn watchdog_pass(state: &AppState) -> AppResult<u32> {
             state.infra.cache.get(&activity_key(s.id)).await,
             Ok(Some(_))
         );
-        if !active_recently && now - s.updated_at >= idle_after {
-            if end_session(state, s.id, EndReason::Idle).await?.ended_now {
-                ended += 1;
-            }
+        if !active_recently
+            && now - s.updated_at >= idle_after
+            && end_session(state, s.id, EndReason::Idle).await?.ended_now
+        {
+            ended += 1;
         }
     }
     Ok(ended)

@@ -29,3 +29,35 @@ pub async fn counselor_of_user<C: ConnectionTrait>(
         .one(db)
         .await?)
 }
+
+/// Ids of counselors whose name contains `keyword` (escaped), at most `limit`.
+pub async fn ids_matching(
+    db: &sea_orm::DatabaseConnection,
+    keyword: &str,
+    limit: u64,
+) -> AppResult<Vec<i64>> {
+    use sea_orm::QuerySelect;
+    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+    Ok(counselor::Entity::find()
+        .select_only()
+        .column(counselor::Column::Id)
+        .filter(
+            Expr::col(counselor::Column::Name)
+                .like(LikeExpr::new(crate::db::like_contains(keyword)).escape('\\')),
+        )
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Counselors by id, for embedding counselor objects in lists without one query per row.
+pub async fn find_many<C: ConnectionTrait>(db: &C, ids: &[i64]) -> AppResult<Vec<Counselor>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(counselor::Entity::find()
+        .filter(counselor::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
+}

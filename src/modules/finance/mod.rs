@@ -5,6 +5,7 @@
 //! Publishes: `WithdrawalRequested`, `WithdrawalReviewed`, `WithdrawalTransferred`. Consumes: none
 //! (billing credits income through [`service::credit_session_income`] in its own transaction).
 
+pub mod admin;
 pub mod dto;
 pub mod entity;
 pub mod service;

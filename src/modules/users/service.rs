@@ -253,3 +253,35 @@ pub async fn adjust_balance<C: ConnectionTrait>(
     }
     Ok(get_active(txn, user_id).await?.balance)
 }
+
+/// Ids of users whose name contains `keyword` (escaped), at most `limit`.
+pub async fn ids_matching(
+    db: &DatabaseConnection,
+    keyword: &str,
+    limit: u64,
+) -> AppResult<Vec<i64>> {
+    use sea_orm::sea_query::{ExprTrait, LikeExpr};
+    use sea_orm::{QuerySelect, sea_query::Expr};
+    Ok(Users::find()
+        .select_only()
+        .column(entity::Column::Id)
+        .filter(
+            Expr::col(entity::Column::Username)
+                .like(LikeExpr::new(crate::db::like_contains(keyword)).escape('\\')),
+        )
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Users by id, for embedding user objects in lists without one query per row.
+pub async fn find_many(db: &DatabaseConnection, ids: &[i64]) -> AppResult<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(Users::find()
+        .filter(entity::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
+}
