@@ -134,7 +134,7 @@ async fn outsiders_are_refused_before_and_after_the_upgrade() {
         app.port(Api::Ws)
     );
     let cases = [
-        (format!("{base}"), 401, "缺少token"),
+        (base.clone(), 401, "缺少token"),
         (format!("{base}?token=garbage"), 401, "token无效"),
         (format!("{base}?token={outsider}"), 403, "无权加入此会话"),
         (
