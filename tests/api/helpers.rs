@@ -114,6 +114,9 @@ pub async fn spawn_app_with(extra: &[(&str, Value)]) -> TestApp {
         ),
     };
     let settings = test_settings(data_dir.path(), &database_url, extra);
+    if std::env::var("MYCHAT_TEST_LOG").is_ok() {
+        mychat::telemetry::init(&settings);
+    }
     let app = Application::build(settings).await.expect("app builds");
     TestApp {
         running: app.start(),
@@ -176,6 +179,11 @@ impl TestApp {
 
     pub async fn put(&self, api: Api, path: &str, body: Value, token: Option<&str>) -> Reply {
         self.send(self.request(Method::PUT, api, path, token).json(&body))
+            .await
+    }
+
+    pub async fn delete(&self, api: Api, path: &str, token: Option<&str>) -> Reply {
+        self.send(self.request(Method::DELETE, api, path, token))
             .await
     }
 

@@ -4,6 +4,7 @@
 mod admin_auth;
 mod bus;
 mod chat;
+mod chat_admin;
 mod chat_fixtures;
 mod cli;
 mod helpers;

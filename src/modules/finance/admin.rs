@@ -106,6 +106,8 @@ async fn list_withdraws(
 ) -> ApiResult {
     let mut condition = Condition::all();
     if let Some(status) = optional_int(filter.status.as_deref(), "status")? {
+        let status =
+            i32::try_from(status).map_err(|_| AppError::invalid_input("参数错误: status"))?;
         condition = condition.add(withdrawal::Column::Status.eq(status));
     }
     if let Some(counselor_id) = optional_int(filter.counselor_id.as_deref(), "counselor_id")? {
