@@ -719,3 +719,60 @@ async fn concurrent_withdrawals_approvals_and_rejections_keep_the_ledger_equal_t
         .unwrap();
     assert_eq!(count, 42);
 }
+
+#[tokio::test]
+async fn a_silent_socket_is_closed_but_any_inbound_frame_keeps_it_open() {
+    use futures_util::StreamExt;
+    let app = spawn_app_with(&[
+        ("chat.ws_ping_interval_secs", json!(1)),
+        ("chat.ws_idle_timeout_secs", json!(2)),
+    ])
+    .await;
+    let (_, token) = app.user_with_token("sleepy").await;
+    let mut chatty = connect(&app, "/ws", &token).await;
+    let mut silent = connect(&app, "/ws", &token).await;
+    // The chatty client sends an application frame every half second for four seconds.
+    for _ in 0..8 {
+        send(&mut chatty, json!({"type": "ping"})).await;
+        next_of(&mut chatty, "pong", 5).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The silent one never read, so it never answered the protocol pings: it was closed.
+    let mut closed = false;
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(3), silent.next()).await {
+        match msg {
+            Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert!(closed, "the idle socket was closed");
+    send(&mut chatty, json!({"type": "ping"})).await;
+    next_of(&mut chatty, "pong", 5).await;
+}
+
+#[tokio::test]
+async fn stopping_the_server_sends_a_close_frame() {
+    use futures_util::StreamExt;
+    let app = spawn_app().await;
+    let (_, token) = app.user_with_token("leaving").await;
+    let mut ws = connect(&app, "/ws", &token).await;
+    send(&mut ws, json!({"type": "ping"})).await;
+    next_of(&mut ws, "pong", 5).await;
+    let stop = tokio::spawn(app.running.stop());
+    let frame = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(reason))) => return reason,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("close frame in time");
+    assert!(frame.is_some_and(|f| f.reason.contains("shutting down")));
+    stop.await.unwrap();
+}
