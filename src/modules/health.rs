@@ -13,8 +13,6 @@ struct Health {
     database: &'static str,
     /// `connected`, `disconnected` or `not_configured` (in-memory stand-ins).
     redis: &'static str,
-    /// Outbox events not yet delivered; `null` when the database is down.
-    outbox_pending: Option<u64>,
     version: &'static str,
 }
 
@@ -27,11 +25,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let database_up = crate::db::ping(&state.db).await;
     let redis = state.infra.redis_healthy().await;
-    let outbox_pending = if database_up {
-        state.bus.pending_count().await.ok()
-    } else {
-        None
-    };
     let healthy = database_up && redis != Some(false);
     let body = Health {
         status: if healthy { "ok" } else { "degraded" },
@@ -45,7 +38,6 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             Some(true) => "connected",
             Some(false) => "disconnected",
         },
-        outbox_pending,
         version: env!("CARGO_PKG_VERSION"),
     };
     if healthy {

@@ -8,6 +8,9 @@ use crate::config::AuthSettings;
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    /// One argon2 computation per core at a time: more only queue on the CPU while each holds its
+    /// memory block (19 MiB by default), which under a login burst grew the heap to gigabytes.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// A hash of a random password, verified against when the account does not exist,
     /// so an unknown username costs the same time as a wrong password.
     dummy_hash: String,
@@ -22,8 +25,10 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut hasher = Self {
             params,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
             dummy_hash: String::new(),
         };
         hasher.dummy_hash = hasher.hash_blocking(&uuid::Uuid::new_v4().to_string())?;
@@ -43,6 +48,7 @@ impl PasswordHasher {
 
     /// Hashes with a fresh salt; the result is a PHC string.
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
+        let _permit = self.permits.acquire().await?;
         let this = self.clone();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || this.hash_blocking(&password)).await?
@@ -50,6 +56,9 @@ impl PasswordHasher {
 
     /// Checks `password` against a stored PHC string; `None` checks against a dummy hash and fails.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let this = self.clone();
         let password = password.to_owned();
         let (stored, real) = match stored {
