@@ -5,6 +5,7 @@ pub mod counselors;
 pub mod demo;
 pub mod files;
 pub mod health;
+pub mod notifications;
 pub mod orders;
 pub mod rbac;
 pub mod system;

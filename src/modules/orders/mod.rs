@@ -5,4 +5,5 @@
 //! payment events.
 
 pub mod entity;
+pub mod service;
 pub mod status;

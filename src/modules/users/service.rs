@@ -225,3 +225,20 @@ pub async fn set_avatar(db: &DatabaseConnection, user_id: i64, url: &str) -> App
     active.update(db).await?;
     Ok(previous)
 }
+
+/// The users among `ids` (deleted ones included, so old records still show who wrote them), by id.
+pub async fn find_many<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, User>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(Users::find()
+        .filter(entity::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect())
+}
