@@ -2,8 +2,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin_auth;
+mod applications;
 mod bus;
 mod cli;
+mod counselors;
+mod files;
 mod helpers;
+mod notifications;
 mod platform;
+mod reviews;
 mod user_auth;
