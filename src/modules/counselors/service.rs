@@ -367,7 +367,7 @@ pub async fn statistics_of<C: ConnectionTrait>(
 /// The public view of one counselor with its computed statistics.
 pub async fn counselor_view<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<CounselorView> {
     let c = get_counselor(db, id).await?;
-    Ok(view_with_stats(db, &c).await?)
+    view_with_stats(db, &c).await
 }
 
 async fn view_with_stats<C: ConnectionTrait>(db: &C, c: &Counselor) -> AppResult<CounselorView> {
