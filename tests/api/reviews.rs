@@ -100,6 +100,20 @@ async fn concurrent_reviews_keep_the_rating_consistent() {
     for _ in 0..4 {
         orders.push(app.insert_order(s.user_id, s.counselor_id, COMPLETED).await);
     }
+    // A counselor without a statistics row yet (e.g. seeded by hand): the row is created on the fly,
+    // even by concurrent reviews.
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.db().get_database_backend();
+    app.db()
+        .execute_raw(Statement::from_string(
+            backend,
+            format!(
+                "DELETE FROM counselor_statistics WHERE counselor_id = {}",
+                s.counselor_id
+            ),
+        ))
+        .await
+        .unwrap();
     let stars = [5, 4, 4, 2];
     let replies = futures_util::future::join_all(orders.iter().zip(stars).map(|(order, star)| {
         review(

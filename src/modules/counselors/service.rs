@@ -332,6 +332,16 @@ pub async fn list_counselors(
     filter: &ListFilter,
     paging: &Pagination,
 ) -> AppResult<serde_json::Value> {
+    // Only the unsearched pages (the home page, the directory's sort orders) are cached: free-text
+    // searches would let anyone fill the cache with one-off keys.
+    let cacheable = filter.keyword.is_none()
+        && filter.specialty.is_none()
+        && filter.min_price.is_none()
+        && filter.max_price.is_none();
+    if !cacheable {
+        let page = query_page(&state.db, filter, paging).await?;
+        return Ok(serde_json::to_value(&page).map_err(anyhow::Error::new)?);
+    }
     let cache = state.infra.cache.as_ref();
     let key = filter.cache_key(&current_generation(cache).await, paging);
     if let Ok(Some(hit)) = cache.get(&key).await
@@ -379,30 +389,31 @@ async fn view_with_stats<C: ConnectionTrait>(db: &C, c: &Counselor) -> AppResult
     Ok(CounselorView::new(c, service, reviews))
 }
 
-/// Creates the zero statistics row of a counselor, if missing.
+/// Creates the zero statistics row of a counselor, if missing. Concurrent callers are fine: the unique
+/// `counselor_id` makes the second insert a no-op (not an error that would abort a PostgreSQL transaction).
 pub async fn ensure_statistics<C: ConnectionTrait>(conn: &C, counselor_id: i64) -> AppResult<()> {
-    let exists = statistics::Entity::find()
-        .filter(statistics::Column::CounselorId.eq(counselor_id))
-        .one(conn)
-        .await?
-        .is_some();
-    if !exists {
-        statistics::ActiveModel {
-            counselor_id: Set(counselor_id),
-            total_orders: Set(0),
-            completed_orders: Set(0),
-            cancelled_orders: Set(0),
-            total_duration: Set(0),
-            total_amount: Set(0),
-            review_count: Set(0),
-            sum_rating: Set(0),
-            last_order_time: Set(None),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(conn)
+    use sea_orm::sea_query::OnConflict;
+    let row = statistics::ActiveModel {
+        counselor_id: Set(counselor_id),
+        total_orders: Set(0),
+        completed_orders: Set(0),
+        cancelled_orders: Set(0),
+        total_duration: Set(0),
+        total_amount: Set(0),
+        review_count: Set(0),
+        sum_rating: Set(0),
+        last_order_time: Set(None),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    statistics::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(statistics::Column::CounselorId)
+                .do_nothing_on([statistics::Column::CounselorId])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
         .await?;
-    }
     Ok(())
 }
 
