@@ -84,6 +84,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     if state.infra.redis.is_none() {
         auth::service::restore_revocations(&state).await?;
     }
+    crate::modules::counselors::register_subscribers(&state);
+    crate::modules::notifications::register_subscribers(&state);
     Ok(state)
 }
 

@@ -154,16 +154,16 @@ pub fn date_bucket_expr(
     sea_orm::sea_query::Expr::cust(sql)
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern and wraps it in `%…%`.
-pub fn like_contains(term: &str) -> String {
+/// `%term%` for LIKE, with `!` escaping the wildcards: a backslash escape would need per-backend quoting.
+pub fn like_pattern(term: &str) -> sea_orm::sea_query::LikeExpr {
     let mut escaped = String::with_capacity(term.len() + 2);
     escaped.push('%');
     for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
+        if matches!(c, '%' | '_' | '!') {
+            escaped.push('!');
         }
         escaped.push(c);
     }
     escaped.push('%');
-    escaped
+    sea_orm::sea_query::LikeExpr::new(escaped).escape('!')
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::modules::{auth, health, users};
+use crate::modules::{auth, counselors, files, health, notifications, users};
 
 struct BearerAuth;
 
@@ -37,6 +37,22 @@ impl Modify for BearerAuth {
         users::routes::update_profile,
         users::routes::change_password,
         users::routes::upload_avatar,
+        counselors::routes::list_public,
+        counselors::routes::counselor_detail,
+        counselors::routes::counselor_reviews,
+        counselors::routes::create_review,
+        counselors::routes::submit_application,
+        counselors::routes::my_application,
+        counselors::routes::upload_certificate,
+        counselors::routes::legacy_list_applications,
+        counselors::routes::legacy_review_application,
+        files::routes::upload,
+        files::routes::get_file,
+        files::routes::delete_file,
+        notifications::routes::list,
+        notifications::routes::read,
+        notifications::routes::read_all,
+        notifications::routes::delete,
     ),
     components(schemas(auth::dto::RegisterRequest, auth::dto::LoginRequest, auth::dto::RefreshRequest, auth::dto::LoginResponse, auth::dto::LoginUser)),
     modifiers(&BearerAuth)
@@ -56,6 +72,16 @@ pub struct UserApiDoc;
         auth::routes::admin_logout,
         auth::routes::admin_update_profile,
         auth::routes::admin_change_password,
+        counselors::routes::list_public,
+        counselors::routes::counselor_detail,
+        counselors::routes::admin_list,
+        counselors::routes::admin_detail,
+        counselors::routes::admin_create,
+        counselors::routes::admin_update,
+        counselors::routes::admin_delete,
+        counselors::routes::admin_list_applications,
+        counselors::routes::admin_application_detail,
+        counselors::routes::admin_review_application,
     ),
     components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest)),
     modifiers(&BearerAuth)

@@ -4,7 +4,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
-use crate::modules::{auth, chat, files, finance, health};
+use crate::modules::{auth, chat, counselors, files, finance, health};
 use crate::openapi::{self, AdminApiDoc};
 use crate::state::AppState;
 
@@ -15,6 +15,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             .configure(openapi::swagger(AdminApiDoc::openapi()))
             .configure(files::uploads_routes(uploads))
             .configure(auth::admin_public_routes)
+            .configure(counselors::admin_public_routes)
             .route("/api/test", web::get().to(backend_alive))
             // The metrics middleware fills this route's body; it only needs to be routable.
             .route("/metrics", web::get().to(HttpResponse::Ok))
@@ -22,6 +23,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
                 web::scope("")
                     .wrap(from_fn(auth::require_admin))
                     .configure(auth::admin_account_routes)
+                    .configure(counselors::admin_routes)
                     .configure(chat::admin_routes)
                     .configure(finance::admin::admin_routes),
             );

@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use crate::modules::{auth, chat, files, health, users};
+use crate::modules::{auth, chat, counselors, files, health, notifications, users};
 use crate::openapi::{self, UserApiDoc};
 use crate::state::AppState;
 use utoipa::OpenApi;
@@ -15,6 +15,11 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             .configure(files::uploads_routes(uploads))
             .configure(auth::user_public_routes)
             .configure(users::user_routes)
-            .configure(chat::user_routes);
+            .configure(counselors::user_routes)
+            .configure(files::user_routes)
+            .configure(notifications::user_routes)
+            .configure(chat::user_routes)
+            // Keep last: `/api/counselor/{id}` would shadow later `/api/counselor/<word>` routes.
+            .configure(counselors::user_detail_routes);
     }
 }

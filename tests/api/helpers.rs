@@ -265,6 +265,62 @@ impl TestApp {
     pub fn db(&self) -> &sea_orm::DatabaseConnection {
         &self.running.state.db
     }
+
+    /// Creates a counselor through the admin API (price in yuan per minute); returns its id.
+    pub async fn create_counselor(&self, admin_token: &str, name: &str, price: f64) -> i64 {
+        let reply = self
+            .post(
+                Api::Admin,
+                "/api/admin/counselors",
+                json!({ "name": name, "title": "心理咨询师", "specialty": "情绪管理,焦虑", "price": price }),
+                Some(admin_token),
+            )
+            .await;
+        reply.assert_status(200);
+        reply.body["data"]["id"].as_i64().expect("counselor id")
+    }
+
+    /// Inserts an order row directly (the orders module is not part of this branch); returns its id.
+    pub async fn insert_order(&self, user_id: i64, counselor_id: i64, status: i32) -> i64 {
+        use mychat::modules::orders::entity::order;
+        use sea_orm::{ActiveModelTrait, Set};
+        let now = chrono::Utc::now();
+        order::ActiveModel {
+            order_no: Set(format!("T{}", uuid::Uuid::new_v4().simple())[..30].to_owned()),
+            user_id: Set(user_id),
+            counselor_id: Set(counselor_id),
+            duration: Set(30),
+            price_per_minute: Set(100),
+            amount: Set(3000),
+            refunded_amount: Set(0),
+            status: Set(status),
+            schedule_time: Set(now),
+            notes: Set(None),
+            pay_time: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(self.db())
+        .await
+        .expect("order inserted")
+        .id
+    }
+
+    /// Polls `check` until it holds (async subscribers), for up to about five seconds.
+    pub async fn eventually<F, Fut>(&self, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..100 {
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
 }
 
 /// A minimal valid PNG (1×1).

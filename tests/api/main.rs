@@ -2,11 +2,16 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin_auth;
+mod applications;
 mod bus;
 mod chat;
 mod chat_admin;
 mod chat_fixtures;
 mod cli;
+mod counselors;
+mod files;
 mod helpers;
+mod notifications;
 mod platform;
+mod reviews;
 mod user_auth;

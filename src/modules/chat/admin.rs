@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::web;
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
@@ -82,7 +82,7 @@ async fn session_views(state: &AppState, rows: &[Session]) -> Result<Vec<Session
     let counselor_ids: Vec<i64> = rows.iter().map(|s| s.counselor_id).collect();
     let people: HashMap<i64, Value> = users::find_many(&state.db, &user_ids)
         .await?
-        .into_iter()
+        .into_values()
         .map(|u| (u.id, user_brief(u.id, &u.username, &u.avatar)))
         .collect();
     let counselors: HashMap<i64, Value> = counselors::find_many(&state.db, &counselor_ids)
@@ -269,10 +269,8 @@ async fn search_messages(
     if keyword.chars().count() > 100 {
         return Err(AppError::invalid_input("参数错误: keyword: 关键词过长"));
     }
-    let mut select = message::Entity::find().filter(
-        Expr::col(message::Column::Content)
-            .like(LikeExpr::new(crate::db::like_contains(keyword)).escape('\\')),
-    );
+    let mut select = message::Entity::find()
+        .filter(Expr::col(message::Column::Content).like(crate::db::like_pattern(keyword)));
     if let Some(session_id) = query.session_id {
         select = select.filter(message::Column::SessionId.eq(session_id));
     }
@@ -314,7 +312,11 @@ async fn online(
     state: &AppState,
 ) -> Result<(Vec<i64>, Vec<crate::modules::users::entity::Model>), AppError> {
     let ids = state.realtime.online_users().await;
-    let rows = users::find_many(&state.db, &ids).await?;
+    let mut rows: Vec<_> = users::find_many(&state.db, &ids)
+        .await?
+        .into_values()
+        .collect();
+    rows.sort_by_key(|u| u.id);
     Ok((ids, rows))
 }
 

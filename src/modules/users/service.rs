@@ -260,28 +260,31 @@ pub async fn ids_matching(
     keyword: &str,
     limit: u64,
 ) -> AppResult<Vec<i64>> {
-    use sea_orm::sea_query::{ExprTrait, LikeExpr};
+    use sea_orm::sea_query::ExprTrait;
     use sea_orm::{QuerySelect, sea_query::Expr};
     Ok(Users::find()
         .select_only()
         .column(entity::Column::Id)
-        .filter(
-            Expr::col(entity::Column::Username)
-                .like(LikeExpr::new(crate::db::like_contains(keyword)).escape('\\')),
-        )
+        .filter(Expr::col(entity::Column::Username).like(crate::db::like_pattern(keyword)))
         .limit(limit)
         .into_tuple()
         .all(db)
         .await?)
 }
 
-/// Users by id, for embedding user objects in lists without one query per row.
-pub async fn find_many(db: &DatabaseConnection, ids: &[i64]) -> AppResult<Vec<User>> {
+/// The users among `ids` (deleted ones included, so old records still show who wrote them), by id.
+pub async fn find_many<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, User>> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
     Ok(Users::find()
         .filter(entity::Column::Id.is_in(ids.iter().copied()))
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect())
 }

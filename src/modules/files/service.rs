@@ -1,0 +1,297 @@
+//! Rules for recorded uploads (`files`): what may be uploaded, who may read a file, and deletion that
+//! really removes it.
+
+use actix_multipart::Multipart;
+use async_trait::async_trait;
+use chrono::Utc;
+use futures_util::TryStreamExt;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use super::entity::{self, Model as File, STATUS_DELETED, STATUS_NORMAL};
+use super::storage::{self, Sniffed};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub const MSG_NOT_FOUND: &str = "文件不存在";
+pub const MSG_TYPE_REFUSED: &str = "文件类型不支持";
+
+/// The `file_type` values (user_api.md §4.6). Anything else is refused: it names a directory.
+pub const FILE_TYPES: &[&str] = &["avatar", "document", "image", "audio", "video", "other"];
+
+/// Content types accepted by `POST /api/upload`, by what the bytes are.
+const ALLOWED_MIME: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/zip",
+    "audio/mpeg",
+    "audio/x-wav",
+    "audio/wav",
+    "audio/mp4",
+    "video/mp4",
+    "video/quicktime",
+    "video/x-msvideo",
+    "text/plain",
+];
+
+/// Sniffs an upload: known binary formats by magic number, otherwise UTF-8 text without control
+/// characters is plain text. Executables, HTML and the like are refused.
+pub fn sniff_upload(bytes: &[u8]) -> AppResult<Sniffed> {
+    let sniffed = storage::sniff(bytes).or_else(|| {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let plain = text
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'));
+        let markup = text.trim_start().starts_with('<');
+        (plain && !markup).then_some(Sniffed {
+            mime: "text/plain",
+            extension: "txt",
+        })
+    });
+    sniffed
+        .filter(|s| ALLOWED_MIME.contains(&s.mime))
+        .ok_or_else(|| AppError::bad_request(MSG_TYPE_REFUSED))
+}
+
+/// The parts of an upload form.
+pub struct UploadForm {
+    pub original_name: String,
+    pub bytes: Vec<u8>,
+    pub file_type: String,
+    pub relation_type: String,
+    pub relation_id: Option<i64>,
+}
+
+const MAX_TEXT_FIELD: usize = 1024;
+
+/// Reads `file`, `file_type`, `relation_type` and `relation_id` from a multipart body.
+pub async fn read_upload_form(mut payload: Multipart, max_bytes: usize) -> AppResult<UploadForm> {
+    let bad =
+        |e: actix_multipart::MultipartError| AppError::invalid_input(format!("文件上传失败: {e}"));
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut fields: Vec<(String, String)> = Vec::new();
+    while let Some(mut field) = payload.try_next().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" && file.is_none() {
+            let original = field
+                .content_disposition()
+                .and_then(|cd| cd.get_filename())
+                .map(|n| {
+                    let last = n.rsplit(['/', '\\']).next().unwrap_or_default();
+                    last.chars().filter(|c| !c.is_control()).take(200).collect()
+                })
+                .unwrap_or_default();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.try_next().await.map_err(bad)? {
+                if bytes.len() + chunk.len() > max_bytes {
+                    return Err(AppError::bad_request(format!(
+                        "文件大小不能超过{}MB",
+                        max_bytes / (1024 * 1024)
+                    )));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            file = Some((original, bytes));
+        } else {
+            let mut value = Vec::new();
+            while let Some(chunk) = field.try_next().await.map_err(bad)? {
+                if value.len() + chunk.len() > MAX_TEXT_FIELD {
+                    return Err(AppError::invalid_input(format!("参数错误: {name} 过长")));
+                }
+                value.extend_from_slice(&chunk);
+            }
+            let value = String::from_utf8(value)
+                .map_err(|_| AppError::invalid_input(format!("参数错误: {name} 不是文本")))?;
+            fields.push((name, value.trim().to_owned()));
+        }
+    }
+    let (original_name, bytes) = file.ok_or_else(|| AppError::bad_request("请选择文件"))?;
+    if bytes.is_empty() {
+        return Err(AppError::bad_request("文件内容为空"));
+    }
+    let field = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let file_type = match field("file_type") {
+        t if t.is_empty() => "other".to_owned(),
+        t if FILE_TYPES.contains(&t.as_str()) => t,
+        _ => {
+            return Err(AppError::invalid_input(
+                "参数错误: file_type 应为 avatar、document、image、audio、video 或 other",
+            ));
+        }
+    };
+    let relation_type = field("relation_type");
+    if relation_type.chars().count() > 50 {
+        return Err(AppError::invalid_input("参数错误: relation_type 过长"));
+    }
+    let relation_id = match field("relation_id") {
+        id if id.is_empty() => None,
+        id => match id.parse::<i64>() {
+            Ok(0) => None,
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(AppError::invalid_input(
+                    "参数错误: relation_id 应为非负整数",
+                ));
+            }
+        },
+    };
+    Ok(UploadForm {
+        original_name,
+        bytes,
+        file_type,
+        relation_type,
+        relation_id,
+    })
+}
+
+/// Stores an upload under `<uploads>/<file_type>/<random>.<ext>` and records it.
+pub async fn upload(state: &AppState, uploader_id: i64, form: UploadForm) -> AppResult<File> {
+    let sniffed = sniff_upload(&form.bytes)?;
+    let uploads = state.settings.uploads_dir();
+    let stored = storage::store(&uploads, &form.file_type, sniffed.extension, &form.bytes).await?;
+    let file_name = stored
+        .relative_path
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let now = Utc::now();
+    let inserted = entity::ActiveModel {
+        file_name: Set(file_name),
+        original_name: Set(form.original_name),
+        file_type: Set(form.file_type),
+        file_path: Set(stored.relative_path.clone()),
+        file_url: Set(stored.url.clone()),
+        file_size: Set(i64::try_from(stored.size).unwrap_or(i64::MAX)),
+        mime_type: Set(sniffed.mime.to_owned()),
+        uploader_id: Set(uploader_id),
+        relation_id: Set(form.relation_id),
+        relation_type: Set(form.relation_type),
+        status: Set(STATUS_NORMAL),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await;
+    match inserted {
+        Ok(file) => Ok(file),
+        Err(e) => {
+            storage::remove(&uploads, &stored.url).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// A file that exists and is not deleted.
+pub async fn get_live_file(state: &AppState, id: i64) -> AppResult<File> {
+    entity::Entity::find_by_id(id)
+        .filter(entity::Column::Status.eq(STATUS_NORMAL))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::not_found(MSG_NOT_FOUND))
+}
+
+/// Decides whether someone other than the owner may read a file that belongs to something (its
+/// `relation_type`/`relation_id`). One hook per relation type; see [`sharing_hook`].
+#[async_trait]
+pub trait FileAccess: Send + Sync {
+    async fn can_read(&self, state: &AppState, user_id: i64, file: &File) -> AppResult<bool>;
+}
+
+/// EXTENSION POINT for the chat module: files shared in a chat (`relation_type` `session` or `message`,
+/// `relation_id` the session or message id) are readable by both members of that session. The chat
+/// module replaces the body of [`ChatFileAccess::can_read`] with its membership check (for example
+/// `crate::modules::chat::service::is_member_of_file_relation(state, user_id, file)`).
+pub struct ChatFileAccess;
+
+#[async_trait]
+impl FileAccess for ChatFileAccess {
+    async fn can_read(&self, _state: &AppState, _user_id: i64, _file: &File) -> AppResult<bool> {
+        // Until chat provides its membership check, nobody but the owner.
+        Ok(false)
+    }
+}
+
+/// The hook that rules on files of `relation_type`, if any.
+fn sharing_hook(relation_type: &str) -> Option<&'static dyn FileAccess> {
+    match relation_type {
+        "session" | "message" => Some(&ChatFileAccess),
+        _ => None,
+    }
+}
+
+/// Whether user `user_id` may read `file`: its owner always; others only through the hook of the file's
+/// relation type.
+pub async fn can_read(state: &AppState, user_id: i64, file: &File) -> AppResult<bool> {
+    if file.uploader_id == user_id {
+        return Ok(true);
+    }
+    match sharing_hook(&file.relation_type) {
+        Some(hook) => hook.can_read(state, user_id, file).await,
+        None => Ok(false),
+    }
+}
+
+/// `GET /api/file/:id`.
+///
+/// # Errors
+/// 404 unknown or deleted; 403 not readable by the caller.
+pub async fn read_file(state: &AppState, user_id: i64, id: i64) -> AppResult<File> {
+    let file = get_live_file(state, id).await?;
+    if !can_read(state, user_id, &file).await? {
+        return Err(AppError::forbidden("无权访问此文件"));
+    }
+    Ok(file)
+}
+
+/// `DELETE /api/file/:id`: the owner only. Marks the row deleted (status 0) and removes the bytes.
+pub async fn delete_file(state: &AppState, user_id: i64, id: i64) -> AppResult<()> {
+    let file = get_live_file(state, id).await?;
+    if file.uploader_id != user_id {
+        return Err(AppError::forbidden("无权删除此文件"));
+    }
+    let result = entity::Entity::update_many()
+        .col_expr(entity::Column::Status, Expr::value(STATUS_DELETED))
+        .col_expr(entity::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(entity::Column::Id.eq(id))
+        .filter(entity::Column::Status.eq(STATUS_NORMAL))
+        .exec(&state.db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(AppError::not_found(MSG_NOT_FOUND));
+    }
+    storage::remove(&state.settings.uploads_dir(), &file.file_url).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_are_judged_by_their_bytes() {
+        assert_eq!(sniff_upload(b"hello\nworld").unwrap().mime, "text/plain");
+        assert!(sniff_upload(b"<html><script>x</script></html>").is_err());
+        assert!(sniff_upload(b"MZ\x90\x00\x03\x00\x00\x00").is_err());
+        assert!(sniff_upload(&[0u8, 1, 2, 3]).is_err());
+        assert_eq!(
+            sniff_upload(b"%PDF-1.4\n%...").unwrap().mime,
+            "application/pdf"
+        );
+    }
+}

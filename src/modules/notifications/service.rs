@@ -1,0 +1,164 @@
+//! Rules for notifications: the receiver's own list and read marks, and idempotent creation (used only
+//! by the bus subscriber in [`super::subscriber`]).
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::dto::{ListQuery, NotificationView, Receiver};
+use super::entity::{self, Model as Notification};
+use crate::bus::{DomainEvent, EventBus};
+use crate::error::{AppError, AppResult, is_unique_violation};
+use crate::http::Pagination;
+use crate::modules::users;
+
+pub const MSG_NOT_FOUND: &str = "通知不存在";
+
+/// One page of the caller's notifications, the filtered total, and all their unread ones.
+pub async fn list(
+    db: &DatabaseConnection,
+    user_id: i64,
+    q: &ListQuery,
+    paging: &Pagination,
+) -> AppResult<(Vec<NotificationView>, u64, u64)> {
+    let mut cond = Condition::all().add(entity::Column::UserId.eq(user_id));
+    if let Some(kind) = q.kind.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        cond = cond.add(entity::Column::Kind.eq(kind));
+    }
+    if let Some(read) = q
+        .is_read
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        cond = cond.add(entity::Column::IsRead.eq(read == "true"));
+    }
+    let query = entity::Entity::find().filter(cond);
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(entity::Column::CreatedAt)
+        .order_by_desc(entity::Column::Id)
+        .offset(paging.offset())
+        .limit(paging.page_size)
+        .all(db)
+        .await?;
+    let unread = entity::Entity::find()
+        .filter(entity::Column::UserId.eq(user_id))
+        .filter(entity::Column::IsRead.eq(false))
+        .count(db)
+        .await?;
+    let receiver = users::service::find_many(db, &[user_id])
+        .await?
+        .remove(&user_id)
+        .map(|u| Receiver {
+            id: u.id,
+            username: u.username,
+            avatar: u.avatar,
+        })
+        .unwrap_or_default();
+    let views = rows
+        .iter()
+        .map(|n| NotificationView::new(n, receiver.clone()))
+        .collect();
+    Ok((views, total, unread))
+}
+
+/// The caller's notification `id`; someone else's is as unknown as a missing one.
+async fn own(db: &DatabaseConnection, user_id: i64, id: i64) -> AppResult<Notification> {
+    entity::Entity::find_by_id(id)
+        .filter(entity::Column::UserId.eq(user_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found(MSG_NOT_FOUND))
+}
+
+/// Marks one of the caller's notifications read (the first read time is kept).
+pub async fn mark_read(db: &DatabaseConnection, user_id: i64, id: i64) -> AppResult<()> {
+    own(db, user_id, id).await?;
+    entity::Entity::update_many()
+        .col_expr(entity::Column::IsRead, Expr::value(true))
+        .col_expr(entity::Column::ReadTime, Expr::value(Some(Utc::now())))
+        .filter(entity::Column::Id.eq(id))
+        .filter(entity::Column::IsRead.eq(false))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks all of the caller's notifications read; returns how many changed.
+pub async fn mark_all_read(db: &DatabaseConnection, user_id: i64) -> AppResult<u64> {
+    Ok(entity::Entity::update_many()
+        .col_expr(entity::Column::IsRead, Expr::value(true))
+        .col_expr(entity::Column::ReadTime, Expr::value(Some(Utc::now())))
+        .filter(entity::Column::UserId.eq(user_id))
+        .filter(entity::Column::IsRead.eq(false))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Deletes one of the caller's notifications.
+pub async fn delete(db: &DatabaseConnection, user_id: i64, id: i64) -> AppResult<()> {
+    own(db, user_id, id).await?;
+    entity::Entity::delete_many()
+        .filter(entity::Column::Id.eq(id))
+        .filter(entity::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A notification to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    pub user_id: i64,
+    pub kind: &'static str,
+    pub level: &'static str,
+    pub title: String,
+    pub content: String,
+    pub extra_data: serde_json::Value,
+    /// Unique per fact: the same fact delivered twice creates one notification.
+    pub dedupe_key: String,
+}
+
+/// Inserts `new` with its `NotificationCreated` event in one transaction. Returns the id, or `None` when
+/// a notification with the same dedupe key already exists.
+pub async fn create_once(db: &DatabaseConnection, new: NewNotification) -> AppResult<Option<i64>> {
+    let txn = db.begin().await?;
+    let inserted = entity::ActiveModel {
+        user_id: Set(new.user_id),
+        kind: Set(new.kind.to_owned()),
+        level: Set(new.level.to_owned()),
+        title: Set(new.title.chars().take(255).collect()),
+        content: Set(Some(new.content)),
+        extra_data: Set(Some(new.extra_data.to_string())),
+        is_read: Set(false),
+        read_time: Set(None),
+        dedupe_key: Set(Some(new.dedupe_key.chars().take(100).collect())),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await;
+    let notification = match inserted {
+        Ok(n) => n,
+        Err(e) if is_unique_violation(&e) => {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    EventBus::record(
+        &txn,
+        &DomainEvent::NotificationCreated {
+            notification_id: notification.id,
+            user_id: notification.user_id,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(notification.id))
+}
