@@ -195,7 +195,13 @@ impl Application {
                 tracing::error!(error.cause_chain = ?e, "event broadcast listener stopped");
             }
         }));
-        background.push(tokio::spawn(housekeeping(self.state.clone(), shutdown_rx)));
+        background.push(tokio::spawn(housekeeping(
+            self.state.clone(),
+            shutdown_rx.clone(),
+        )));
+        background.push(tokio::spawn(
+            crate::modules::orders::service::run_auto_cancel(self.state.clone(), shutdown_rx),
+        ));
         let handles = self.servers.iter().map(Server::handle).collect();
         let server_tasks = self.servers.into_iter().map(tokio::spawn).collect();
         RunningApp {

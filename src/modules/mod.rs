@@ -6,6 +6,7 @@ pub mod demo;
 pub mod files;
 pub mod health;
 pub mod orders;
+pub mod payments;
 pub mod rbac;
 pub mod system;
 pub mod users;

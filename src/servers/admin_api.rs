@@ -4,7 +4,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
-use crate::modules::{auth, files, health};
+use crate::modules::{auth, files, health, orders};
 use crate::openapi::{self, AdminApiDoc};
 use crate::state::AppState;
 
@@ -21,7 +21,8 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             .service(
                 web::scope("")
                     .wrap(from_fn(auth::require_admin))
-                    .configure(auth::admin_account_routes),
+                    .configure(auth::admin_account_routes)
+                    .configure(orders::admin_routes),
             );
     }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use crate::modules::{auth, files, health, users};
+use crate::modules::{auth, files, health, orders, payments, users};
 use crate::openapi::{self, UserApiDoc};
 use crate::state::AppState;
 use utoipa::OpenApi;
@@ -14,6 +14,8 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             .configure(openapi::swagger(UserApiDoc::openapi()))
             .configure(files::uploads_routes(uploads))
             .configure(auth::user_public_routes)
-            .configure(users::user_routes);
+            .configure(users::user_routes)
+            .configure(orders::user_routes)
+            .configure(payments::user_routes);
     }
 }

@@ -29,3 +29,32 @@ pub async fn counselor_of_user<C: ConnectionTrait>(
         .one(db)
         .await?)
 }
+
+/// The orders among `order_ids` that have a review (for `has_review` on order lists).
+pub async fn reviewed_order_ids<C: ConnectionTrait>(
+    db: &C,
+    order_ids: &[i64],
+) -> AppResult<std::collections::HashSet<i64>> {
+    use super::entity::review;
+    if order_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(review::Entity::find()
+        .filter(review::Column::OrderId.is_in(order_ids.to_vec()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.order_id)
+        .collect())
+}
+
+/// Counselors by id.
+pub async fn find_many<C: ConnectionTrait>(db: &C, ids: &[i64]) -> AppResult<Vec<Counselor>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(counselor::Entity::find()
+        .filter(counselor::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?)
+}

@@ -1,6 +1,7 @@
 //! Rules for app accounts: registration, lookup, profile and password changes.
 
 use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     Set, TransactionTrait,
@@ -224,4 +225,70 @@ pub async fn set_avatar(db: &DatabaseConnection, user_id: i64, url: &str) -> App
     active.updated_at = Set(Utc::now());
     active.update(db).await?;
     Ok(previous)
+}
+
+/// Adds `amount` fen to the balance with a conditional SQL update (never read-modify-write) and returns
+/// the new balance. Only the wallet calls this, inside its ledger transaction.
+///
+/// # Errors
+/// 404 when the user does not exist.
+pub async fn credit_balance<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    amount: i64,
+) -> AppResult<i64> {
+    let res = Users::update_many()
+        .col_expr(
+            entity::Column::Balance,
+            Expr::col(entity::Column::Balance).add(amount),
+        )
+        .filter(entity::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(AppError::not_found(MSG_NOT_FOUND));
+    }
+    balance_of(db, user_id).await
+}
+
+/// Takes `amount` fen from the balance only if it covers it (`WHERE balance >= amount`). Returns the
+/// new balance, or `None` when the balance is short. Only the wallet calls this.
+pub async fn debit_balance<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    amount: i64,
+) -> AppResult<Option<i64>> {
+    let res = Users::update_many()
+        .col_expr(
+            entity::Column::Balance,
+            Expr::col(entity::Column::Balance).sub(amount),
+        )
+        .filter(entity::Column::Id.eq(user_id))
+        .filter(entity::Column::Balance.gte(amount))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(Some(balance_of(db, user_id).await?))
+}
+
+/// The wallet balance in fen.
+pub async fn balance_of<C: ConnectionTrait>(db: &C, user_id: i64) -> AppResult<i64> {
+    Users::find_by_id(user_id)
+        .one(db)
+        .await?
+        .map(|u| u.balance)
+        .ok_or_else(|| AppError::not_found(MSG_NOT_FOUND))
+}
+
+/// Users by id (deleted ones included: orders keep showing their buyer).
+pub async fn find_many<C: ConnectionTrait>(db: &C, ids: &[i64]) -> AppResult<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(Users::find()
+        .filter(entity::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?)
 }
