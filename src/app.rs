@@ -43,6 +43,7 @@ pub struct RunningApp {
 /// Builds the shared state: database (migrated), Redis or in-memory infrastructure, secrets, the bus,
 /// and the seeds.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    crate::modules::payments::install_tls_provider();
     let uploads = settings.uploads_dir();
     std::fs::create_dir_all(&uploads)
         .with_context(|| format!("cannot create {}", uploads.display()))?;

@@ -4,6 +4,10 @@
 mod admin_auth;
 mod bus;
 mod cli;
+mod fake_provider;
 mod helpers;
+mod orders;
+mod payments;
 mod platform;
 mod user_auth;
+mod wallet;

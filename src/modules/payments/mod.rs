@@ -19,10 +19,15 @@ pub mod wechat;
 pub use routes::user_routes;
 pub use wallet::credit_refund;
 
+/// Makes ring the process-wide rustls provider (reqwest is built without one, to avoid aws-lc).
+/// Installing twice is refused harmlessly; whichever provider came first stays.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// An HTTP client for provider calls (rustls with ring, system roots).
 pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
-    // Installing twice is refused harmlessly; whichever provider is first stays.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(15))
         .build()
