@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::modules::{auth, health, users};
+use crate::modules::{auth, health, orders, payments, users};
 
 struct BearerAuth;
 
@@ -37,8 +37,29 @@ impl Modify for BearerAuth {
         users::routes::update_profile,
         users::routes::change_password,
         users::routes::upload_avatar,
+        orders::routes::create_order,
+        orders::routes::get_order,
+        orders::routes::list_my_orders,
+        orders::routes::list_counselor_orders,
+        orders::routes::update_status,
+        orders::routes::cancel_order,
+        orders::routes::validate_order,
+        orders::routes::order_timeline,
+        payments::routes::create_payment,
+        payments::routes::get_payment,
+        payments::routes::list_payments,
+        payments::routes::refund_payment,
+        payments::routes::wechat_callback,
+        payments::routes::alipay_callback,
+        payments::routes::sandbox_callback,
+        payments::routes::sandbox_checkout,
+        payments::routes::sandbox_pay,
+        payments::routes::recharge,
+        payments::routes::transactions,
     ),
-    components(schemas(auth::dto::RegisterRequest, auth::dto::LoginRequest, auth::dto::RefreshRequest, auth::dto::LoginResponse, auth::dto::LoginUser)),
+    components(schemas(auth::dto::RegisterRequest, auth::dto::LoginRequest, auth::dto::RefreshRequest, auth::dto::LoginResponse, auth::dto::LoginUser,
+        orders::dto::CreateOrderRequest, orders::dto::UpdateStatusRequest,
+        payments::dto::CreatePaymentRequest, payments::dto::RechargeRequest, payments::dto::RefundRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct UserApiDoc;
@@ -56,8 +77,11 @@ pub struct UserApiDoc;
         auth::routes::admin_logout,
         auth::routes::admin_update_profile,
         auth::routes::admin_change_password,
+        orders::routes::admin_list_orders,
+        orders::routes::admin_statistics,
+        orders::routes::admin_update_status,
     ),
-    components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest)),
+    components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest, orders::dto::UpdateStatusRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct AdminApiDoc;

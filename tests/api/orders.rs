@@ -454,6 +454,17 @@ async fn validate_answers_from_the_transition_table() {
     unknown.assert_status(400);
     assert_eq!(unknown.msg(), "不支持的操作类型");
     check(&buyer, "").await.assert_status(400);
+
+    app.pay_order_sandbox(&buyer, id).await;
+    assert_eq!(check(&buyer, "refund").await.body["data"]["valid"], true);
+    assert_eq!(
+        check(&counselor_token, "refund").await.body["data"]["valid"],
+        true
+    );
+    let pay_again = check(&buyer, "pay").await;
+    assert_eq!(pay_again.body["data"]["valid"], false);
+    assert_eq!(pay_again.body["data"]["status"], 1);
+    assert_eq!(pay_again.body["data"]["status_text"], "已支付");
 }
 
 #[tokio::test]

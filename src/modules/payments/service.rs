@@ -271,18 +271,18 @@ async fn start_channel_payment(
             } else {
                 cfg.wechat.notify_url.clone()
             };
-            wechat::prepay(
-                &cfg.wechat,
-                &p.trade_type,
-                &p.payment_no,
-                p.amount,
-                subject,
-                &notify,
-                Some(openid),
-                &ctx.client_ip,
-            )
-            .await
-            .map(|r| (r.pay_url, r.pay_params))
+            let req = wechat::PrepayRequest {
+                trade_type: &p.trade_type,
+                payment_no: &p.payment_no,
+                amount: p.amount,
+                description: subject,
+                notify_url: &notify,
+                openid: Some(openid),
+                client_ip: &ctx.client_ip,
+            };
+            wechat::prepay(&cfg.wechat, &req)
+                .await
+                .map(|r| (r.pay_url, r.pay_params))
         }
         Channel::Alipay => {
             let notify = if cfg.alipay.notify_url.is_empty() {

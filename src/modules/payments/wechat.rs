@@ -78,17 +78,32 @@ pub struct PrepayResult {
     pub pay_params: Option<Value>,
 }
 
-/// Places the order with WeChat for `trade_type` (NATIVE, JSAPI, H5, APP).
-pub async fn prepay(
-    cfg: &WechatPaySettings,
-    trade_type: &str,
-    payment_no: &str,
-    amount: i64,
-    description: &str,
-    notify_url: &str,
-    openid: Option<&str>,
-    client_ip: &str,
-) -> AppResult<PrepayResult> {
+/// One order to place with WeChat.
+#[derive(Clone, Copy)]
+pub struct PrepayRequest<'a> {
+    /// NATIVE, JSAPI, H5 or APP.
+    pub trade_type: &'a str,
+    pub payment_no: &'a str,
+    /// Fen.
+    pub amount: i64,
+    pub description: &'a str,
+    pub notify_url: &'a str,
+    /// The payer, required for JSAPI.
+    pub openid: Option<&'a str>,
+    pub client_ip: &'a str,
+}
+
+/// Places the order with WeChat for its trade type.
+pub async fn prepay(cfg: &WechatPaySettings, req: &PrepayRequest<'_>) -> AppResult<PrepayResult> {
+    let PrepayRequest {
+        trade_type,
+        payment_no,
+        amount,
+        description,
+        notify_url,
+        openid,
+        client_ip,
+    } = *req;
     let mut body = json!({
         "appid": cfg.app_id,
         "mchid": cfg.mch_id,
