@@ -596,3 +596,44 @@ pub async fn change_status(
     state.bus.notify();
     Ok(updated)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_time_formats_parse_to_utc() {
+        let utc = |s: &str| parse_schedule_time(s).map(|t| t.to_rfc3339());
+        assert_eq!(
+            utc("2026-02-05T14:30:00+08:00").as_deref(),
+            Some("2026-02-05T06:30:00+00:00")
+        );
+        assert_eq!(
+            utc("2026-02-05T14:30:00").as_deref(),
+            Some("2026-02-05T14:30:00+00:00")
+        );
+        assert_eq!(
+            utc("2026-02-05 14:30:00").as_deref(),
+            Some("2026-02-05T14:30:00+00:00")
+        );
+        assert_eq!(
+            utc("2026-02-05").as_deref(),
+            Some("2026-02-05T00:00:00+00:00")
+        );
+        assert!(parse_schedule_time("\"2026-02-05\"").is_none());
+        assert!(parse_schedule_time("2026-02-30").is_none());
+    }
+
+    #[test]
+    fn order_numbers_fit_the_column_and_differ_within_a_second() {
+        let a = new_order_no();
+        let b = new_order_no();
+        assert!(a.starts_with("ORD") && a.len() == 25 && a.len() <= 32);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn like_terms_are_escaped() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}

@@ -222,3 +222,24 @@ pub fn verify_notification(
         total_amount,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_content_sorts_and_skips_sign_and_empty_values() {
+        let params: BTreeMap<String, String> = [
+            ("sign", "xxx"),
+            ("sign_type", "RSA2"),
+            ("b", "2"),
+            ("a", "1"),
+            ("empty", ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(signing_content(&params, false), "a=1&b=2&sign_type=RSA2");
+        assert_eq!(signing_content(&params, true), "a=1&b=2");
+    }
+}

@@ -212,6 +212,7 @@ pub enum NotifyError {
 }
 
 /// The headers WeChat signs a notification with.
+#[derive(Clone, Copy)]
 pub struct NotifyHeaders<'a> {
     pub timestamp: &'a str,
     pub nonce: &'a str,
@@ -298,4 +299,91 @@ pub fn verify_notification(
         return Err(NotifyError::WrongMerchant);
     }
     Ok((envelope.event_type, tx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::RsaPrivateKey;
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+
+    fn settings(platform: &RsaPrivateKey) -> WechatPaySettings {
+        let mut keys = std::collections::HashMap::new();
+        keys.insert(
+            "SERIAL".to_owned(),
+            platform
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap(),
+        );
+        WechatPaySettings {
+            mch_id: "1900000109".into(),
+            apiv3_key: "0123456789abcdef0123456789abcdef".into(),
+            platform_public_keys: keys,
+            ..Default::default()
+        }
+    }
+
+    fn notification(cfg: &WechatPaySettings, mchid: &str) -> String {
+        let resource = serde_json::json!({"mchid": mchid, "out_trade_no": "PAY1", "transaction_id": "42",
+            "trade_state": "SUCCESS", "amount": {"total": 100}});
+        let ciphertext = crypto::aes_gcm_encrypt(
+            cfg.apiv3_key.as_bytes(),
+            b"abcdefghijkl",
+            b"transaction",
+            resource.to_string().as_bytes(),
+        )
+        .unwrap();
+        serde_json::json!({"event_type": "TRANSACTION.SUCCESS", "resource": {"ciphertext": ciphertext,
+            "nonce": "abcdefghijkl", "associated_data": "transaction"}})
+        .to_string()
+    }
+
+    #[test]
+    fn notifications_are_verified_decrypted_and_checked() {
+        let platform = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+        let cfg = settings(&platform);
+        let body = notification(&cfg, "1900000109");
+        let now = 1_700_000_000;
+        let sign = |ts: i64, body: &str| {
+            crypto::rsa_sign(&platform, format!("{ts}\nnonce\n{body}\n").as_bytes())
+        };
+        let ts = now.to_string();
+        let sig = sign(now, &body);
+        let headers = NotifyHeaders {
+            timestamp: &ts,
+            nonce: "nonce",
+            signature: &sig,
+            serial: "SERIAL",
+        };
+        let (event, tx) = verify_notification(&cfg, &headers, body.as_bytes(), now).unwrap();
+        assert_eq!(event, "TRANSACTION.SUCCESS");
+        assert_eq!((tx.out_trade_no.as_str(), tx.amount.total), ("PAY1", 100));
+        assert_eq!(
+            verify_notification(&cfg, &headers, body.as_bytes(), now + 301).err(),
+            Some(NotifyError::StaleTimestamp)
+        );
+        assert_eq!(
+            verify_notification(&cfg, &headers, b"{}", now).err(),
+            Some(NotifyError::BadSignature)
+        );
+        let unknown = NotifyHeaders {
+            serial: "OTHER",
+            ..headers
+        };
+        assert_eq!(
+            verify_notification(&cfg, &unknown, body.as_bytes(), now).err(),
+            Some(NotifyError::UnknownSerial)
+        );
+        let foreign = notification(&cfg, "1900000000");
+        let foreign_sig = sign(now, &foreign);
+        let foreign_headers = NotifyHeaders {
+            signature: &foreign_sig,
+            ..headers
+        };
+        assert_eq!(
+            verify_notification(&cfg, &foreign_headers, foreign.as_bytes(), now).err(),
+            Some(NotifyError::WrongMerchant)
+        );
+    }
 }
