@@ -139,6 +139,20 @@ async fn an_order_is_visible_to_its_buyer_and_its_counselor_only() {
         r.assert_status(404);
         assert_eq!(r.msg(), "订单不存在");
     }
+    for p in [
+        "/api/order/abc/timeline",
+        "/api/order/-1/validate?action=pay",
+    ] {
+        app.get(Api::User, p, Some(&buyer)).await.assert_status(404);
+    }
+    app.post(
+        Api::User,
+        "/api/order/1%20OR%201=1/cancel",
+        json!({}),
+        Some(&buyer),
+    )
+    .await
+    .assert_status(404);
     for p in ["timeline", "validate?action=pay"] {
         app.get(Api::User, &format!("/api/order/{id}/{p}"), Some(&stranger))
             .await
