@@ -43,6 +43,7 @@ pub struct RunningApp {
 /// Builds the shared state: database (migrated), Redis or in-memory infrastructure, secrets, the bus,
 /// and the seeds.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    crate::modules::payments::install_tls_provider();
     let uploads = settings.uploads_dir();
     std::fs::create_dir_all(&uploads)
         .with_context(|| format!("cannot create {}", uploads.display()))?;
@@ -215,7 +216,13 @@ impl Application {
             self.state.clone(),
             shutdown_rx.clone(),
         )));
-        background.push(tokio::spawn(housekeeping(self.state.clone(), shutdown_rx)));
+        background.push(tokio::spawn(housekeeping(
+            self.state.clone(),
+            shutdown_rx.clone(),
+        )));
+        background.push(tokio::spawn(
+            crate::modules::orders::service::run_auto_cancel(self.state.clone(), shutdown_rx),
+        ));
         let handles = self.servers.iter().map(Server::handle).collect();
         let server_tasks = self.servers.into_iter().map(tokio::spawn).collect();
         RunningApp {

@@ -96,6 +96,45 @@ pub struct AdminSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentSettings {
     pub sandbox_enabled: bool,
+    /// Secret of the sandbox gateway's callback signatures. Empty: generated and kept in the data dir.
+    #[serde(default)]
+    pub sandbox_secret: String,
+    /// Base URL the providers and the sandbox checkout call back, e.g. `https://api.example.com`.
+    #[serde(default)]
+    pub public_base_url: String,
+    #[serde(default)]
+    pub wechat: WechatPaySettings,
+    #[serde(default)]
+    pub alipay: AlipaySettings,
+}
+
+/// WeChat Pay API v3 merchant settings. The channel is configured when `mch_id`, `private_key`,
+/// `apiv3_key` and one platform public key are set. Keys are PEM text or a file path.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WechatPaySettings {
+    pub app_id: String,
+    pub mch_id: String,
+    pub mch_serial_no: String,
+    pub private_key: String,
+    pub apiv3_key: String,
+    /// `Wechatpay-Serial` → platform public key (PEM or path).
+    pub platform_public_keys: std::collections::HashMap<String, String>,
+    pub base_url: String,
+    pub notify_url: String,
+}
+
+/// Alipay open-platform settings (RSA2). Configured when `app_id`, `private_key` and
+/// `alipay_public_key` are set. Keys are PEM text, bare base64 DER, or a file path.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AlipaySettings {
+    pub app_id: String,
+    pub private_key: String,
+    pub alipay_public_key: String,
+    pub gateway_url: String,
+    pub notify_url: String,
+    pub return_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::modules::{auth, counselors, files, health, notifications, users};
+use crate::modules::{auth, counselors, files, health, notifications, orders, payments, users};
 
 struct BearerAuth;
 
@@ -53,8 +53,29 @@ impl Modify for BearerAuth {
         notifications::routes::read,
         notifications::routes::read_all,
         notifications::routes::delete,
+        orders::routes::create_order,
+        orders::routes::get_order,
+        orders::routes::list_my_orders,
+        orders::routes::list_counselor_orders,
+        orders::routes::update_status,
+        orders::routes::cancel_order,
+        orders::routes::validate_order,
+        orders::routes::order_timeline,
+        payments::routes::create_payment,
+        payments::routes::get_payment,
+        payments::routes::list_payments,
+        payments::routes::refund_payment,
+        payments::routes::wechat_callback,
+        payments::routes::alipay_callback,
+        payments::routes::sandbox_callback,
+        payments::routes::sandbox_checkout,
+        payments::routes::sandbox_pay,
+        payments::routes::recharge,
+        payments::routes::transactions,
     ),
-    components(schemas(auth::dto::RegisterRequest, auth::dto::LoginRequest, auth::dto::RefreshRequest, auth::dto::LoginResponse, auth::dto::LoginUser)),
+    components(schemas(auth::dto::RegisterRequest, auth::dto::LoginRequest, auth::dto::RefreshRequest, auth::dto::LoginResponse, auth::dto::LoginUser,
+        orders::dto::CreateOrderRequest, orders::dto::UpdateStatusRequest,
+        payments::dto::CreatePaymentRequest, payments::dto::RechargeRequest, payments::dto::RefundRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct UserApiDoc;
@@ -82,8 +103,11 @@ pub struct UserApiDoc;
         counselors::routes::admin_list_applications,
         counselors::routes::admin_application_detail,
         counselors::routes::admin_review_application,
+        orders::routes::admin_list_orders,
+        orders::routes::admin_statistics,
+        orders::routes::admin_update_status,
     ),
-    components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest)),
+    components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest, orders::dto::UpdateStatusRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct AdminApiDoc;

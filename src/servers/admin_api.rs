@@ -4,7 +4,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
-use crate::modules::{auth, chat, counselors, files, finance, health};
+use crate::modules::{auth, chat, counselors, files, finance, health, orders};
 use crate::openapi::{self, AdminApiDoc};
 use crate::state::AppState;
 
@@ -24,6 +24,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
                     .wrap(from_fn(auth::require_admin))
                     .configure(auth::admin_account_routes)
                     .configure(counselors::admin_routes)
+                    .configure(orders::admin_routes)
                     .configure(chat::admin_routes)
                     .configure(finance::admin::admin_routes),
             );

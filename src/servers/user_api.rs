@@ -2,7 +2,9 @@
 
 use actix_web::web;
 
-use crate::modules::{auth, chat, counselors, files, health, notifications, users};
+use crate::modules::{
+    auth, chat, counselors, files, health, notifications, orders, payments, users,
+};
 use crate::openapi::{self, UserApiDoc};
 use crate::state::AppState;
 use utoipa::OpenApi;
@@ -15,6 +17,8 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             .configure(files::uploads_routes(uploads))
             .configure(auth::user_public_routes)
             .configure(users::user_routes)
+            .configure(orders::user_routes)
+            .configure(payments::user_routes)
             .configure(counselors::user_routes)
             .configure(files::user_routes)
             .configure(notifications::user_routes)

@@ -266,6 +266,152 @@ impl TestApp {
         &self.running.state.db
     }
 
+    /// Inserts a counselor (price in fen per minute); returns its id.
+    pub async fn insert_counselor(&self, price_fen: i64, user_id: Option<i64>, status: i32) -> i64 {
+        use mychat::modules::counselors::entity::counselor;
+        use sea_orm::{ActiveModelTrait, Set};
+        let now = chrono::Utc::now();
+        counselor::ActiveModel {
+            user_id: Set(user_id),
+            name: Set(format!("咨询师{}", uuid::Uuid::new_v4().simple())),
+            title: Set("心理咨询师".into()),
+            avatar: Set("/a.png".into()),
+            bio: Set(Some("bio".into())),
+            specialty: Set("焦虑,抑郁".into()),
+            price: Set(price_fen),
+            years_exp: Set(5),
+            rating: Set(490),
+            status: Set(status),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(self.db())
+        .await
+        .expect("counselor inserted")
+        .id
+    }
+
+    /// Creates an order of `duration` minutes; returns the reply.
+    pub async fn create_order(&self, token: &str, counselor_id: i64, duration: i64) -> Reply {
+        self.post(
+            Api::User,
+            "/api/order/create",
+            json!({ "counselor_id": counselor_id, "duration": duration,
+                    "schedule_time": "2030-02-05T14:30:00+08:00", "notes": "first visit" }),
+            Some(token),
+        )
+        .await
+    }
+
+    /// Creates an order and returns its id.
+    pub async fn new_order(&self, token: &str, counselor_id: i64) -> i64 {
+        let reply = self.create_order(token, counselor_id, 60).await;
+        reply.assert_status(200);
+        reply.body["data"]["order_id"].as_i64().expect("order id")
+    }
+
+    /// Pays an order through the sandbox gateway, as the browser would; returns the payment id.
+    pub async fn pay_order_sandbox(&self, token: &str, order_id: i64) -> i64 {
+        let created = self
+            .post(
+                Api::User,
+                "/api/payment/create",
+                json!({ "order_id": order_id, "payment_method": "wechat", "trade_type": "NATIVE" }),
+                Some(token),
+            )
+            .await;
+        created.assert_status(200);
+        let payment_no = created.body["data"]["payment_no"]
+            .as_str()
+            .expect("no")
+            .to_owned();
+        let res = self
+            .client
+            .post(self.url(Api::User, &format!("/api/payment/sandbox/pay/{payment_no}")))
+            .send()
+            .await
+            .expect("sandbox pay");
+        assert_eq!(res.status(), 200);
+        created.body["data"]["payment_id"]
+            .as_i64()
+            .expect("payment id")
+    }
+
+    /// Recharges `yuan` through the sandbox and confirms it.
+    pub async fn fund_wallet(&self, token: &str, yuan: f64) {
+        let created = self
+            .post(
+                Api::User,
+                "/api/user/recharge",
+                json!({ "amount": yuan }),
+                Some(token),
+            )
+            .await;
+        created.assert_status(200);
+        let payment_no = created.body["data"]["payment_no"]
+            .as_str()
+            .expect("no")
+            .to_owned();
+        let res = self
+            .client
+            .post(self.url(Api::User, &format!("/api/payment/sandbox/pay/{payment_no}")))
+            .send()
+            .await
+            .expect("sandbox pay");
+        assert_eq!(res.status(), 200);
+    }
+
+    /// The caller's wallet balance in yuan, as /api/user/info shows it.
+    pub async fn balance(&self, token: &str) -> f64 {
+        let info = self.get(Api::User, "/api/user/info", Some(token)).await;
+        info.assert_status(200);
+        info.body["data"]["balance"].as_f64().expect("balance")
+    }
+
+    /// The order's status straight from the database.
+    pub async fn order_status(&self, order_id: i64) -> i32 {
+        use mychat::modules::orders::entity::order;
+        use sea_orm::EntityTrait;
+        order::Entity::find_by_id(order_id)
+            .one(self.db())
+            .await
+            .expect("query")
+            .expect("order")
+            .status
+    }
+
+    /// How many outbox events of `event_type` were recorded.
+    pub async fn event_count(&self, event_type: &str) -> u64 {
+        use mychat::bus::outbox;
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        outbox::Entity::find()
+            .filter(outbox::Column::EventType.eq(event_type))
+            .count(self.db())
+            .await
+            .expect("count")
+    }
+
+    /// Runs one SQL statement with `?` placeholders (rewritten for PostgreSQL).
+    pub async fn exec_sql(&self, text: &str, values: Vec<sea_orm::Value>) {
+        use sea_orm::{DbBackend, Statement};
+        let backend = self.db().get_database_backend();
+        let mut out = String::new();
+        let mut n = 0;
+        for c in text.chars() {
+            if c == '?' && backend == DbBackend::Postgres {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            } else {
+                out.push(c);
+            }
+        }
+        self.db()
+            .execute_raw(Statement::from_sql_and_values(backend, out, values))
+            .await
+            .expect("sql");
+    }
+
     /// Creates a counselor through the admin API (price in yuan per minute); returns its id.
     pub async fn create_counselor(&self, admin_token: &str, name: &str, price: f64) -> i64 {
         let reply = self

@@ -2,15 +2,29 @@
 //! updates the row only if it is still in the expected state, writes the timeline event and records the
 //! outbox event, all on the caller's transaction.
 
-use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use std::collections::HashMap;
 
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
+use rand::Rng;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::dto::{
+    CounselorBrief, CreateOrderRequest, OrderList, OrderStatistics, OrderView, TimelineEntry,
+    UserBrief, ValidateResult, status_text,
+};
 use super::entity::{order, order_event};
-use super::rules::can_transition;
+use super::rules::{OrderAction, action_allowed, can_transition};
 use super::status::{Actor, OrderStatus};
 use crate::bus::{DomainEvent, EventBus};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, is_unique_violation};
+use crate::http::Pagination;
+use crate::modules::{counselors, users};
+use crate::money;
+use crate::state::AppState;
 
 pub type Order = order::Model;
 
@@ -132,4 +146,494 @@ pub async fn add_refunded_amount<C: ConnectionTrait>(
         return Err(AppError::bad_request("退款金额不能超过支付金额"));
     }
     Ok(())
+}
+
+pub const MSG_FORBIDDEN_VIEW: &str = "无权访问此订单";
+pub const MSG_FORBIDDEN_CHANGE: &str = "无权操作此订单";
+pub const MSG_NOT_COUNSELOR: &str = "不是咨询师";
+
+/// Parses `schedule_time` in the formats the clients send. Strings without a zone are UTC.
+pub fn parse_schedule_time(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(raw, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// `ORD` + UTC `yyyymmddHHMMSS` + 8 random digits (25 chars): unique in practice even within a second;
+/// the unique index and a retry settle the rest.
+pub fn new_order_no() -> String {
+    let n: u32 = rand::rng().random_range(0..100_000_000);
+    format!("ORD{}{n:08}", Utc::now().format("%Y%m%d%H%M%S"))
+}
+
+/// How long an unpaid order lives. Read through here so it can become a runtime setting.
+pub fn payment_timeout_minutes(state: &AppState) -> i64 {
+    state.settings.order.payment_timeout_minutes
+}
+
+/// Creates a pending order priced from the counselor, with its creation event and `OrderCreated`, in
+/// one transaction.
+///
+/// # Errors
+/// 404 `咨询师不存在`, 400 `咨询师暂不可用`, 400 for an unparsable `schedule_time`.
+pub async fn create_order(
+    state: &AppState,
+    user_id: i64,
+    req: &CreateOrderRequest,
+) -> AppResult<Order> {
+    let schedule_time = parse_schedule_time(&req.schedule_time).ok_or_else(|| {
+        AppError::invalid_input(format!(
+            "参数错误: 无法解析时间: {}",
+            req.schedule_time.chars().take(64).collect::<String>()
+        ))
+    })?;
+    let counselor = counselors::service::get_counselor(&state.db, req.counselor_id).await?;
+    if counselor.status != 1 {
+        return Err(AppError::bad_request("咨询师暂不可用"));
+    }
+    let amount = i64::from(req.duration)
+        .checked_mul(counselor.price)
+        .ok_or_else(|| AppError::bad_request("订单金额过大"))?;
+    let notes = req.notes.trim();
+    for attempt in 0..3 {
+        let now = Utc::now();
+        let txn = state.db.begin().await?;
+        let inserted = order::ActiveModel {
+            order_no: Set(new_order_no()),
+            user_id: Set(user_id),
+            counselor_id: Set(counselor.id),
+            duration: Set(req.duration),
+            price_per_minute: Set(counselor.price),
+            amount: Set(amount),
+            refunded_amount: Set(0),
+            status: Set(OrderStatus::PendingPayment.into()),
+            schedule_time: Set(schedule_time),
+            notes: Set((!notes.is_empty()).then(|| notes.to_owned())),
+            pay_time: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await;
+        let created = match inserted {
+            Ok(o) => o,
+            Err(e) if is_unique_violation(&e) && attempt < 2 => continue,
+            Err(e) => return Err(e.into()),
+        };
+        record_event(
+            &txn,
+            created.id,
+            None,
+            OrderStatus::PendingPayment,
+            Actor::User,
+            Some(user_id),
+            "用户创建了订单",
+        )
+        .await?;
+        EventBus::record(
+            &txn,
+            &DomainEvent::OrderCreated {
+                order_id: created.id,
+                user_id,
+                counselor_id: counselor.id,
+                amount,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        state.bus.notify();
+        return Ok(created);
+    }
+    Err(AppError::conflict("订单号冲突，请重试"))
+}
+
+/// How the caller relates to an order.
+pub async fn actor_for<C: ConnectionTrait>(
+    db: &C,
+    order: &Order,
+    user_id: i64,
+) -> AppResult<Option<Actor>> {
+    if order.user_id == user_id {
+        return Ok(Some(Actor::User));
+    }
+    let counselor = counselors::service::counselor_of_user(db, user_id).await?;
+    Ok(counselor
+        .filter(|c| c.id == order.counselor_id)
+        .map(|_| Actor::Counselor))
+}
+
+/// The order, if the caller is its buyer or its counselor; otherwise 403 with `forbidden_msg`.
+pub async fn order_for_party(
+    db: &DatabaseConnection,
+    order_id: i64,
+    user_id: i64,
+    forbidden_msg: &str,
+) -> AppResult<(Order, Actor)> {
+    let order = get_order(db, order_id).await?;
+    match actor_for(db, &order, user_id).await? {
+        Some(actor) => Ok((order, actor)),
+        None => Err(AppError::forbidden(forbidden_msg)),
+    }
+}
+
+/// Order views with their buyer, counselor and `has_review`, loaded in three queries.
+pub async fn views<C: ConnectionTrait>(db: &C, orders: &[Order]) -> AppResult<Vec<OrderView>> {
+    let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    let mut user_ids: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
+    user_ids.dedup();
+    let mut counselor_ids: Vec<i64> = orders.iter().map(|o| o.counselor_id).collect();
+    counselor_ids.dedup();
+    let users: HashMap<i64, UserBrief> = users::service::find_many(db, &user_ids)
+        .await?
+        .values()
+        .map(|u| (u.id, UserBrief::from(u)))
+        .collect();
+    let counselors: HashMap<i64, CounselorBrief> =
+        counselors::service::find_many(db, &counselor_ids)
+            .await?
+            .iter()
+            .map(|c| (c.id, CounselorBrief::from(c)))
+            .collect();
+    let reviewed = counselors::service::reviewed_order_ids(db, &ids).await?;
+    Ok(orders
+        .iter()
+        .map(|o| {
+            OrderView::new(
+                o,
+                users.get(&o.user_id).cloned().unwrap_or_default(),
+                counselors.get(&o.counselor_id).cloned().unwrap_or_default(),
+                reviewed.contains(&o.id),
+            )
+        })
+        .collect())
+}
+
+pub async fn view<C: ConnectionTrait>(db: &C, order: &Order) -> AppResult<OrderView> {
+    views(db, std::slice::from_ref(order))
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::not_found(MSG_ORDER_NOT_FOUND))
+}
+
+/// Filters of the order lists.
+#[derive(Default)]
+pub struct OrderFilter {
+    pub user_id: Option<i64>,
+    pub counselor_id: Option<i64>,
+    pub status: Option<i32>,
+    pub keyword: Option<String>,
+}
+
+/// A status filter from the query; anything but 0–4 is ignored, as "all".
+pub fn parse_status_filter(raw: Option<&str>) -> Option<i32> {
+    raw.and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|s| OrderStatus::try_from(*s).is_ok())
+}
+
+pub async fn list_orders(
+    db: &DatabaseConnection,
+    filter: &OrderFilter,
+    page: &Pagination,
+) -> AppResult<OrderList> {
+    let mut query = order::Entity::find();
+    if let Some(uid) = filter.user_id {
+        query = query.filter(order::Column::UserId.eq(uid));
+    }
+    if let Some(cid) = filter.counselor_id {
+        query = query.filter(order::Column::CounselorId.eq(cid));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(order::Column::Status.eq(status));
+    }
+    if let Some(keyword) = filter.keyword.as_deref().filter(|k| !k.trim().is_empty()) {
+        let pattern = format!("%{}%", escape_like(keyword.trim()));
+        query = query.filter(
+            Condition::any()
+                .add(Expr::col(order::Column::OrderNo).like(LikeExpr::new(&pattern).escape('\\')))
+                .add(Expr::col(order::Column::Notes).like(LikeExpr::new(&pattern).escape('\\'))),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(order::Column::CreatedAt)
+        .order_by_desc(order::Column::Id)
+        .offset(page.offset())
+        .limit(page.page_size)
+        .all(db)
+        .await?;
+    let orders = views(db, &rows).await?;
+    let list = views(db, &rows).await?;
+    Ok(OrderList {
+        orders,
+        list,
+        total,
+        page: page.page,
+        page_size: page.page_size,
+    })
+}
+
+/// `%`, `_` and `\` match themselves.
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Answers `GET /api/order/:id/validate` from the transition table.
+pub async fn validate_action(
+    db: &DatabaseConnection,
+    order: &Order,
+    actor: Actor,
+    action_raw: &str,
+) -> AppResult<ValidateResult> {
+    let action: OrderAction = action_raw
+        .parse()
+        .map_err(|_| AppError::bad_request("不支持的操作类型"))?;
+    let status = status_of(order)?;
+    let mut errors = Vec::new();
+    if !action_allowed(action, status, actor) {
+        errors.push(
+            match action {
+                OrderAction::Pay => "订单状态不允许支付",
+                OrderAction::Cancel => "订单状态不允许取消",
+                OrderAction::Refund => "订单状态不允许退款",
+                OrderAction::Review => "订单未完成，无法评价",
+                OrderAction::Complete => "订单未支付，无法完成",
+            }
+            .to_owned(),
+        );
+    }
+    if action == OrderAction::Pay && errors.is_empty() {
+        let counselor = counselors::service::find_counselor(db, order.counselor_id).await?;
+        if counselor.is_none_or(|c| c.status != 1) {
+            errors.push("咨询师暂不可用".to_owned());
+        }
+    }
+    if action == OrderAction::Review
+        && errors.is_empty()
+        && counselors::service::reviewed_order_ids(db, &[order.id])
+            .await?
+            .contains(&order.id)
+    {
+        errors.push("该订单已评价".to_owned());
+    }
+    Ok(ValidateResult {
+        action: action_raw.to_owned(),
+        valid: errors.is_empty(),
+        allowed: errors.is_empty(),
+        reason: errors.first().cloned().unwrap_or_default(),
+        errors,
+        status: order.status,
+        status_text: status_text(order.status),
+    })
+}
+
+pub async fn timeline(db: &DatabaseConnection, order_id: i64) -> AppResult<Vec<TimelineEntry>> {
+    Ok(order_event::Entity::find()
+        .filter(order_event::Column::OrderId.eq(order_id))
+        .order_by_asc(order_event::Column::Id)
+        .all(db)
+        .await?
+        .iter()
+        .map(TimelineEntry::from)
+        .collect())
+}
+
+/// Cancels unpaid orders older than the payment timeout (`0 → 3` by the system). Each cancel is its own
+/// conditional transition, so two instances running this at once cancel each order once.
+///
+/// # Errors
+/// Database failures while listing; a failure on one order is logged and skipped.
+pub async fn cancel_expired_orders(state: &AppState) -> AppResult<u64> {
+    let cutoff = Utc::now() - chrono::Duration::minutes(payment_timeout_minutes(state));
+    let expired = order::Entity::find()
+        .filter(order::Column::Status.eq(i32::from(OrderStatus::PendingPayment)))
+        .filter(order::Column::CreatedAt.lt(cutoff))
+        .order_by_asc(order::Column::Id)
+        .limit(500)
+        .all(&state.db)
+        .await?;
+    let mut cancelled = 0;
+    for o in expired {
+        let txn = state.db.begin().await?;
+        match transition(
+            &txn,
+            &o,
+            OrderStatus::Cancelled,
+            Actor::System,
+            None,
+            "超时未支付，系统自动取消",
+        )
+        .await
+        {
+            Ok(_) => {
+                txn.commit().await?;
+                cancelled += 1;
+            }
+            Err(AppError::Conflict(_)) => {
+                tracing::debug!(
+                    order_id = o.id,
+                    "order changed meanwhile; not auto-cancelled"
+                );
+            }
+            Err(e) => tracing::warn!(order_id = o.id, error = %e, "auto-cancel failed"),
+        }
+    }
+    if cancelled > 0 {
+        state.bus.notify();
+        tracing::info!(cancelled, "unpaid orders auto-cancelled");
+    }
+    Ok(cancelled)
+}
+
+/// Runs [`cancel_expired_orders`] every minute until shutdown.
+pub async fn run_auto_cancel(
+    state: actix_web::web::Data<AppState>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {
+                if let Err(e) = cancel_expired_orders(&state).await {
+                    tracing::warn!(error = %e, "auto-cancel run failed");
+                }
+            }
+        }
+    }
+}
+
+/// Order counts and amounts for the admin console; "today" and "this month" in `stats.timezone`.
+pub async fn statistics(state: &AppState) -> AppResult<OrderStatistics> {
+    let db = &state.db;
+    let count = |status: OrderStatus| {
+        order::Entity::find()
+            .filter(order::Column::Status.eq(i32::from(status)))
+            .count(db)
+    };
+    let tz: chrono_tz::Tz = state
+        .settings
+        .stats
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::Asia::Shanghai);
+    let local_now = Utc::now().with_timezone(&tz);
+    let day_start = local_now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(tz).earliest())
+        .map(|t| t.with_timezone(&Utc));
+    let month_start = local_now
+        .date_naive()
+        .with_day(1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|t| t.and_local_timezone(tz).earliest())
+        .map(|t| t.with_timezone(&Utc));
+    let kept = |since: Option<DateTime<Utc>>| async move {
+        let mut q = order::Entity::find().filter(order::Column::Status.is_in([
+            i32::from(OrderStatus::Paid),
+            i32::from(OrderStatus::Completed),
+        ]));
+        if let Some(since) = since {
+            q = q.filter(order::Column::CreatedAt.gte(since));
+        }
+        let rows = q.all(db).await?;
+        Ok::<i64, AppError>(rows.iter().map(|o| o.amount - o.refunded_amount).sum())
+    };
+    Ok(OrderStatistics {
+        total_orders: order::Entity::find().count(db).await?,
+        pending_orders: count(OrderStatus::PendingPayment).await?,
+        paid_orders: count(OrderStatus::Paid).await?,
+        completed_orders: count(OrderStatus::Completed).await?,
+        cancelled_orders: count(OrderStatus::Cancelled).await?,
+        refunded_orders: count(OrderStatus::Refunded).await?,
+        total_amount: money::to_yuan(kept(None).await?),
+        today_amount: money::to_yuan(kept(day_start.or(Some(Utc::now()))).await?),
+        this_month_amount: money::to_yuan(kept(month_start.or(Some(Utc::now()))).await?),
+    })
+}
+
+/// Moves an order as `actor` asked. A move to refunded goes through the payments module, which returns
+/// the money (through the channel or to the wallet) in the same transaction as the order change.
+pub async fn change_status(
+    state: &AppState,
+    order: &Order,
+    to: OrderStatus,
+    actor: Actor,
+    actor_id: Option<i64>,
+    note: &str,
+) -> AppResult<Order> {
+    let from = status_of(order)?;
+    if !can_transition(from, to, actor) {
+        return Err(AppError::bad_request(MSG_STATE_CONFLICT));
+    }
+    if to == OrderStatus::Refunded {
+        return crate::modules::payments::service::refund_order(
+            state, order, actor, actor_id, note,
+        )
+        .await;
+    }
+    let txn = state.db.begin().await?;
+    let updated = transition(&txn, order, to, actor, actor_id, note).await?;
+    txn.commit().await?;
+    state.bus.notify();
+    Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_time_formats_parse_to_utc() {
+        let utc = |s: &str| parse_schedule_time(s).map(|t| t.to_rfc3339());
+        assert_eq!(
+            utc("2026-02-05T14:30:00+08:00").as_deref(),
+            Some("2026-02-05T06:30:00+00:00")
+        );
+        assert_eq!(
+            utc("2026-02-05T14:30:00").as_deref(),
+            Some("2026-02-05T14:30:00+00:00")
+        );
+        assert_eq!(
+            utc("2026-02-05 14:30:00").as_deref(),
+            Some("2026-02-05T14:30:00+00:00")
+        );
+        assert_eq!(
+            utc("2026-02-05").as_deref(),
+            Some("2026-02-05T00:00:00+00:00")
+        );
+        assert!(parse_schedule_time("\"2026-02-05\"").is_none());
+        assert!(parse_schedule_time("2026-02-30").is_none());
+    }
+
+    #[test]
+    fn order_numbers_fit_the_column_and_differ_within_a_second() {
+        let a = new_order_no();
+        let b = new_order_no();
+        assert!(a.starts_with("ORD") && a.len() == 25 && a.len() <= 32);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn like_terms_are_escaped() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
 }

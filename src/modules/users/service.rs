@@ -1,6 +1,7 @@
 //! Rules for app accounts: registration, lookup, profile and password changes.
 
 use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     Set, TransactionTrait,
@@ -226,34 +227,6 @@ pub async fn set_avatar(db: &DatabaseConnection, user_id: i64, url: &str) -> App
     Ok(previous)
 }
 
-/// Adds `delta` fen to a user's wallet balance on `txn`, never below zero, and returns the new balance.
-/// Only the wallet calls this, together with its ledger row.
-///
-/// # Errors
-/// 400 `余额不足` when a debit exceeds the balance; 404 when the user is gone.
-pub async fn adjust_balance<C: ConnectionTrait>(
-    txn: &C,
-    user_id: i64,
-    delta: i64,
-) -> AppResult<i64> {
-    use sea_orm::sea_query::{Expr, ExprTrait};
-    let res = Users::update_many()
-        .col_expr(
-            entity::Column::Balance,
-            Expr::col(entity::Column::Balance).add(delta),
-        )
-        .col_expr(entity::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(entity::Column::Id.eq(user_id))
-        .filter(Expr::col(entity::Column::Balance).add(delta).gte(0))
-        .exec(txn)
-        .await?;
-    if res.rows_affected != 1 {
-        get_active(txn, user_id).await?;
-        return Err(AppError::bad_request("余额不足"));
-    }
-    Ok(get_active(txn, user_id).await?.balance)
-}
-
 /// Ids of users whose name contains `keyword` (escaped), at most `limit`.
 pub async fn ids_matching(
     db: &DatabaseConnection,
@@ -287,4 +260,59 @@ pub async fn find_many<C: ConnectionTrait>(
         .into_iter()
         .map(|u| (u.id, u))
         .collect())
+}
+
+/// Adds `amount` fen to the balance with a conditional SQL update (never read-modify-write) and returns
+/// the new balance. Only the wallet calls this, inside its ledger transaction.
+///
+/// # Errors
+/// 404 when the user does not exist.
+pub async fn credit_balance<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    amount: i64,
+) -> AppResult<i64> {
+    let res = Users::update_many()
+        .col_expr(
+            entity::Column::Balance,
+            Expr::col(entity::Column::Balance).add(amount),
+        )
+        .filter(entity::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(AppError::not_found(MSG_NOT_FOUND));
+    }
+    balance_of(db, user_id).await
+}
+
+/// Takes `amount` fen from the balance only if it covers it (`WHERE balance >= amount`). Returns the
+/// new balance, or `None` when the balance is short. Only the wallet calls this.
+pub async fn debit_balance<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    amount: i64,
+) -> AppResult<Option<i64>> {
+    let res = Users::update_many()
+        .col_expr(
+            entity::Column::Balance,
+            Expr::col(entity::Column::Balance).sub(amount),
+        )
+        .filter(entity::Column::Id.eq(user_id))
+        .filter(entity::Column::Balance.gte(amount))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(Some(balance_of(db, user_id).await?))
+}
+
+/// The wallet balance in fen.
+pub async fn balance_of<C: ConnectionTrait>(db: &C, user_id: i64) -> AppResult<i64> {
+    Users::find_by_id(user_id)
+        .one(db)
+        .await?
+        .map(|u| u.balance)
+        .ok_or_else(|| AppError::not_found(MSG_NOT_FOUND))
 }

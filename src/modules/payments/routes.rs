@@ -1,0 +1,416 @@
+//! Payment, refund, callback, sandbox and wallet routes (8080).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::dto::{CreatePaymentRequest, RechargeRequest, RefundRequest};
+use super::sandbox::{self, SandboxNotification};
+use super::service::{self, Channel, MSG_PAYMENT_NOT_FOUND, Outcome, PayContext};
+use super::{alipay, wallet, wechat};
+use crate::error::{AppError, AppResult};
+use crate::http::{ClientIp, Pagination, ValidatedJson, parse_id};
+use crate::modules::auth::CurrentUser;
+use crate::money;
+use crate::response::{ApiResult, ok};
+use crate::state::AppState;
+
+pub fn user_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/payment/create", web::post().to(create_payment))
+        .route("/api/payment/list", web::get().to(list_payments))
+        .route("/api/payment/refund", web::post().to(refund_payment))
+        .route(
+            "/api/payment/wechat/callback",
+            web::post().to(wechat_callback),
+        )
+        .route(
+            "/api/payment/alipay/callback",
+            web::post().to(alipay_callback),
+        )
+        .route(
+            "/api/payment/sandbox/callback",
+            web::post().to(sandbox_callback),
+        )
+        .route(
+            "/api/payment/sandbox/checkout/{payment_no}",
+            web::get().to(sandbox_checkout),
+        )
+        .route(
+            "/api/payment/sandbox/pay/{payment_no}",
+            web::post().to(sandbox_pay),
+        )
+        .route("/api/payment/{id}", web::get().to(get_payment))
+        .route("/api/user/recharge", web::post().to(recharge))
+        .route("/api/user/transactions", web::get().to(transactions));
+}
+
+fn pay_context(req: &HttpRequest) -> PayContext {
+    let info = req.connection_info();
+    PayContext {
+        base_url: format!("{}://{}", info.scheme(), info.host()),
+        client_ip: ClientIp::of(req),
+    }
+}
+
+#[utoipa::path(post, path = "/api/payment/create", tag = "payment", security(("bearer" = [])),
+    request_body = CreatePaymentRequest,
+    responses((status = 200, description = "`data.payment_id`, `payment_no`, `amount`, `pay_url`, `pay_params`, `trade_type`, `expired_at`"),
+        (status = 400, description = "订单状态不允许创建支付 / 支付方式未配置 / 余额不足")))]
+pub async fn create_payment(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    req: HttpRequest,
+    ValidatedJson(body): ValidatedJson<CreatePaymentRequest>,
+) -> ApiResult {
+    let ctx = pay_context(&req);
+    ok(
+        "创建支付成功",
+        service::create_order_payment(&state, user.0.id, &body, &ctx).await?,
+    )
+}
+
+#[utoipa::path(get, path = "/api/payment/{id}", tag = "payment", security(("bearer" = [])),
+    responses((status = 200, description = "The payment with `status_text`"), (status = 403, description = "无权访问此支付记录")))]
+pub async fn get_payment(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: web::Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, MSG_PAYMENT_NOT_FOUND)?;
+    let p = service::get_payment(&state.db, id).await?;
+    if p.user_id != user.0.id {
+        return Err(AppError::forbidden("无权访问此支付记录"));
+    }
+    ok("获取成功", service::view(&p))
+}
+
+#[derive(Deserialize)]
+pub struct PaymentListQuery {
+    status: Option<String>,
+    payment_method: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/payment/list", tag = "payment", security(("bearer" = [])),
+    responses((status = 200, description = "`data.payments`, `data.total`")))]
+pub async fn list_payments(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    req: HttpRequest,
+    query: web::Query<PaymentListQuery>,
+) -> ApiResult {
+    let page = Pagination::from_query(req.query_string(), 10);
+    let status = query
+        .status
+        .as_deref()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|s| (0..=4).contains(s));
+    ok(
+        "获取成功",
+        service::list_payments(
+            &state.db,
+            user.0.id,
+            status,
+            query.payment_method.as_deref(),
+            &page,
+        )
+        .await?,
+    )
+}
+
+#[utoipa::path(post, path = "/api/payment/refund", tag = "payment", security(("bearer" = [])),
+    request_body = RefundRequest,
+    responses((status = 200, description = "退款申请成功; partial refunds stay partial")))]
+pub async fn refund_payment(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    ValidatedJson(body): ValidatedJson<RefundRequest>,
+) -> ApiResult {
+    let view = service::request_refund(
+        &state,
+        user.0.id,
+        body.payment_id,
+        body.refund_amount,
+        &body.refund_reason,
+    )
+    .await?;
+    ok("退款申请成功", view)
+}
+
+fn wechat_reply(status: StatusCode, message: &str) -> HttpResponse {
+    if status.is_success() {
+        HttpResponse::Ok().json(json!({ "code": "SUCCESS", "message": message }))
+    } else {
+        HttpResponse::build(status).json(json!({ "code": "FAIL", "message": message }))
+    }
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Maps an apply result to (accepted, message).
+fn apply_reply(result: AppResult<Outcome>) -> (StatusCode, &'static str) {
+    match result {
+        Ok(Outcome::Applied | Outcome::AlreadyApplied) => (StatusCode::OK, "成功"),
+        Ok(Outcome::AmountMismatch) => (StatusCode::BAD_REQUEST, "金额不一致"),
+        Err(AppError::NotFound(_)) => (StatusCode::NOT_FOUND, "支付记录不存在"),
+        Err(AppError::BadRequest(_) | AppError::InvalidInput(_)) => {
+            (StatusCode::BAD_REQUEST, "请求无效")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "payment confirmation not applied");
+            (StatusCode::INTERNAL_SERVER_ERROR, "处理失败")
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/payment/wechat/callback", tag = "payment",
+    request_body(content = String, content_type = "application/json", description = "WeChat Pay v3 notification"),
+    responses((status = 200, description = "{\"code\":\"SUCCESS\"}"), (status = 401, description = "{\"code\":\"FAIL\"}: bad signature or stale timestamp")))]
+pub async fn wechat_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let cfg = &state.settings.payments.wechat;
+    if !wechat::is_configured(cfg) {
+        return wechat_reply(StatusCode::BAD_REQUEST, "未配置微信支付");
+    }
+    let headers = wechat::NotifyHeaders {
+        timestamp: header(&req, "Wechatpay-Timestamp"),
+        nonce: header(&req, "Wechatpay-Nonce"),
+        signature: header(&req, "Wechatpay-Signature"),
+        serial: header(&req, "Wechatpay-Serial"),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let (event_type, tx) = match wechat::verify_notification(cfg, &headers, &body, now) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(reason = ?e, "wechat callback refused");
+            let status = match e {
+                wechat::NotifyError::Malformed | wechat::NotifyError::Undecryptable => {
+                    StatusCode::BAD_REQUEST
+                }
+                wechat::NotifyError::WrongMerchant => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return wechat_reply(status, "验签失败");
+        }
+    };
+    if tx.trade_state != "SUCCESS" || !event_type.starts_with("TRANSACTION.") {
+        tracing::info!(trade_state = %tx.trade_state, event_type, "wechat notification acknowledged, nothing to apply");
+        return wechat_reply(StatusCode::OK, "成功");
+    }
+    let result = service::apply_confirmation(
+        &state,
+        Channel::Wechat,
+        &tx.out_trade_no,
+        &tx.transaction_id,
+        tx.amount.total,
+        Some(String::from_utf8_lossy(&body).into_owned()),
+    )
+    .await;
+    let (status, message) = apply_reply(result);
+    wechat_reply(status, message)
+}
+
+fn text(body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}
+
+fn alipay_params(req: &HttpRequest, body: &[u8]) -> Option<BTreeMap<String, String>> {
+    let is_json = header(req, "content-type").starts_with("application/json");
+    if is_json {
+        let map: BTreeMap<String, serde_json::Value> = serde_json::from_slice(body).ok()?;
+        return map
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect();
+    }
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()
+        .map(|pairs| pairs.into_iter().collect())
+}
+
+#[utoipa::path(post, path = "/api/payment/alipay/callback", tag = "payment",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Alipay notification"),
+    responses((status = 200, description = "text `success` or `fail`")))]
+pub async fn alipay_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let cfg = &state.settings.payments.alipay;
+    if !alipay::is_configured(cfg) {
+        return text("fail");
+    }
+    let Some(params) = alipay_params(&req, &body) else {
+        return text("fail");
+    };
+    let notification = match alipay::verify_notification(cfg, &params) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(reason = ?e, "alipay callback refused");
+            return text("fail");
+        }
+    };
+    if !matches!(
+        notification.trade_status.as_str(),
+        "TRADE_SUCCESS" | "TRADE_FINISHED"
+    ) {
+        tracing::info!(trade_status = %notification.trade_status, "alipay notification acknowledged, nothing to apply");
+        return text("success");
+    }
+    let result = service::apply_confirmation(
+        &state,
+        Channel::Alipay,
+        &notification.out_trade_no,
+        &notification.trade_no,
+        notification.total_amount,
+        Some(String::from_utf8_lossy(&body).into_owned()),
+    )
+    .await;
+    match apply_reply(result).0 {
+        StatusCode::OK => text("success"),
+        _ => text("fail"),
+    }
+}
+
+fn sandbox_secret(state: &AppState) -> AppResult<Vec<u8>> {
+    Ok(sandbox::secret(&state.settings)?)
+}
+
+async fn handle_sandbox(
+    state: &AppState,
+    notification: &SandboxNotification,
+) -> AppResult<(StatusCode, &'static str)> {
+    if !state.settings.payments.sandbox_enabled {
+        return Err(AppError::not_found("接口不存在"));
+    }
+    let secret = sandbox_secret(state)?;
+    if !notification.verify(&secret, chrono::Utc::now().timestamp()) {
+        return Ok((StatusCode::UNAUTHORIZED, "验签失败"));
+    }
+    let result = service::apply_confirmation(
+        state,
+        Channel::Sandbox,
+        &notification.payment_no,
+        &notification.transaction_id,
+        notification.amount,
+        serde_json::to_string(notification).ok(),
+    )
+    .await;
+    Ok(apply_reply(result))
+}
+
+#[utoipa::path(post, path = "/api/payment/sandbox/callback", tag = "payment",
+    request_body(content = String, content_type = "application/json", description = "Sandbox notification"),
+    responses((status = 200, description = "Applied (HMAC-signed sandbox notification)")))]
+pub async fn sandbox_callback(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let Ok(notification) = serde_json::from_slice::<SandboxNotification>(&body) else {
+        return Ok(wechat_reply(StatusCode::BAD_REQUEST, "请求无效"));
+    };
+    let (status, message) = handle_sandbox(&state, &notification).await?;
+    Ok(wechat_reply(status, message))
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+#[utoipa::path(get, path = "/api/payment/sandbox/checkout/{payment_no}", tag = "payment",
+    responses((status = 200, description = "HTML checkout page with a pay button")))]
+pub async fn sandbox_checkout(
+    state: web::Data<AppState>,
+    payment_no: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    if !state.settings.payments.sandbox_enabled {
+        return Err(AppError::not_found("接口不存在"));
+    }
+    let p = service::find_by_no(&state.db, &payment_no).await?;
+    if service::channel_of(&p) != Channel::Sandbox {
+        return Err(AppError::not_found(MSG_PAYMENT_NOT_FOUND));
+    }
+    let page = sandbox::checkout_page(
+        &p.payment_no,
+        money::to_yuan(p.amount),
+        super::entity::status_text(p.status),
+        p.status == super::entity::STATUS_PENDING,
+    );
+    Ok(html(StatusCode::OK, page))
+}
+
+#[utoipa::path(post, path = "/api/payment/sandbox/pay/{payment_no}", tag = "payment",
+    responses((status = 200, description = "HTML result; the payment was confirmed through a signed callback")))]
+pub async fn sandbox_pay(
+    state: web::Data<AppState>,
+    payment_no: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    if !state.settings.payments.sandbox_enabled {
+        return Err(AppError::not_found("接口不存在"));
+    }
+    let p = service::find_by_no(&state.db, &payment_no).await?;
+    if service::channel_of(&p) != Channel::Sandbox {
+        return Err(AppError::not_found(MSG_PAYMENT_NOT_FOUND));
+    }
+    let secret = sandbox_secret(&state)?;
+    let notification = SandboxNotification::signed(&secret, &p.payment_no, p.amount);
+    let (status, message) = handle_sandbox(&state, &notification).await?;
+    Ok(html(
+        status,
+        sandbox::result_page(status.is_success(), message),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/user/recharge", tag = "user", security(("bearer" = [])),
+    request_body = RechargeRequest,
+    responses((status = 200, description = "A recharge payment (`pay_url`); `data.balance` is the current balance, which grows once paid")))]
+pub async fn recharge(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    req: HttpRequest,
+    ValidatedJson(body): ValidatedJson<RechargeRequest>,
+) -> ApiResult {
+    let ctx = pay_context(&req);
+    ok(
+        "充值订单已创建",
+        service::create_recharge(&state, user.0.id, &body, &ctx).await?,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct TransactionQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/user/transactions", tag = "user", security(("bearer" = [])),
+    responses((status = 200, description = "`data.transactions`, `data.total`")))]
+pub async fn transactions(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    req: HttpRequest,
+    query: web::Query<TransactionQuery>,
+) -> ApiResult {
+    let page = Pagination::from_query(req.query_string(), 20);
+    ok(
+        "获取成功",
+        wallet::list_transactions(&state.db, user.0.id, query.kind.as_deref(), &page).await?,
+    )
+}

@@ -1,0 +1,319 @@
+//! A local fake of the WeChat Pay v3 and Alipay gateways, started inside the test suite. It checks our
+//! request signatures the way the providers document and answers in their formats. It also holds the
+//! test keys and builds provider-signed callbacks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use mychat::modules::payments::{alipay, crypto};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Value, json};
+
+pub const MCH_ID: &str = "1900000109";
+pub const WX_APP_ID: &str = "wxd678efh567hg6787";
+pub const APIV3_KEY: &str = "0123456789abcdef0123456789ABCDEF";
+pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000";
+pub const ALI_APP_ID: &str = "2021000117612345";
+
+/// RSA keys (1024-bit: quick in debug builds) for the merchant, WeChat's platform, our Alipay app and
+/// Alipay itself.
+pub struct Keys {
+    pub merchant: RsaPrivateKey,
+    pub platform: RsaPrivateKey,
+    pub ali_app: RsaPrivateKey,
+    pub ali_platform: RsaPrivateKey,
+}
+
+pub fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut rng = rsa::rand_core::OsRng;
+        let mut new_key = || RsaPrivateKey::new(&mut rng, 1024).unwrap();
+        Keys {
+            merchant: new_key(),
+            platform: new_key(),
+            ali_app: new_key(),
+            ali_platform: new_key(),
+        }
+    })
+}
+
+pub fn private_pem(k: &RsaPrivateKey) -> String {
+    k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
+}
+
+pub fn public_pem(k: &RsaPrivateKey) -> String {
+    RsaPublicKey::from(k)
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap()
+}
+
+/// What the fake saw.
+#[derive(Default)]
+pub struct Seen {
+    pub requests: Vec<(String, Value)>,
+    pub bad_signatures: usize,
+}
+
+pub struct FakeProvider {
+    pub base_url: String,
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+fn auth_params(header: &str) -> Option<BTreeMap<String, String>> {
+    let rest = header.strip_prefix("WECHATPAY2-SHA256-RSA2048 ")?;
+    Some(
+        rest.split(',')
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+            })
+            .collect(),
+    )
+}
+
+async fn wechat(
+    req: HttpRequest,
+    body: web::Bytes,
+    seen: web::Data<Arc<Mutex<Seen>>>,
+) -> HttpResponse {
+    let path = req.uri().path().to_owned();
+    let auth = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth_params);
+    let valid = auth.as_ref().is_some_and(|a| {
+        let message = format!(
+            "POST\n{path}\n{}\n{}\n{}\n",
+            a.get("timestamp").cloned().unwrap_or_default(),
+            a.get("nonce_str").cloned().unwrap_or_default(),
+            String::from_utf8_lossy(&body)
+        );
+        a.get("mchid").map(String::as_str) == Some(MCH_ID)
+            && crypto::rsa_verify(
+                &keys().merchant.to_public_key(),
+                message.as_bytes(),
+                a.get("signature").map(String::as_str).unwrap_or_default(),
+            )
+    });
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut seen = seen.lock().unwrap();
+    if !valid {
+        seen.bad_signatures += 1;
+        return HttpResponse::Unauthorized()
+            .json(json!({ "code": "SIGN_ERROR", "message": "签名错误" }));
+    }
+    seen.requests.push((path.clone(), value.clone()));
+    let reply = match path.as_str() {
+        "/v3/pay/transactions/native" => {
+            json!({ "code_url": "weixin://wxpay/bizpayurl?pr=fake123" })
+        }
+        "/v3/pay/transactions/h5" => {
+            json!({ "h5_url": "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=fake" })
+        }
+        "/v3/pay/transactions/jsapi" | "/v3/pay/transactions/app" => {
+            json!({ "prepay_id": "wx201410272009395522657a690389285100" })
+        }
+        "/v3/refund/domestic/refunds" => json!({
+            "refund_id": "50000000382019052709732678859",
+            "out_refund_no": value["out_refund_no"], "status": "SUCCESS",
+            "amount": value["amount"],
+        }),
+        _ => {
+            return HttpResponse::NotFound()
+                .json(json!({ "code": "NOT_FOUND", "message": "no such api" }));
+        }
+    };
+    HttpResponse::Ok().json(reply)
+}
+
+async fn alipay_gateway(body: web::Bytes, seen: web::Data<Arc<Mutex<Seen>>>) -> HttpResponse {
+    let params: BTreeMap<String, String> =
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+    let method = params.get("method").cloned().unwrap_or_default();
+    let key = format!("{}_response", method.replace('.', "_"));
+    let valid = params.get("app_id").map(String::as_str) == Some(ALI_APP_ID)
+        && params.get("sign_type").map(String::as_str) == Some("RSA2")
+        && crypto::rsa_verify(
+            &keys().ali_app.to_public_key(),
+            alipay::signing_content(&params, false).as_bytes(),
+            params.get("sign").map(String::as_str).unwrap_or_default(),
+        );
+    let mut seen = seen.lock().unwrap();
+    if !valid {
+        seen.bad_signatures += 1;
+        return HttpResponse::Ok().json(json!({ key: {
+            "code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature", "sub_msg": "验签出错"
+        }}));
+    }
+    let biz: Value = params
+        .get("biz_content")
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    seen.requests.push((method.clone(), biz.clone()));
+    let response = match method.as_str() {
+        "alipay.trade.precreate" => json!({
+            "code": "10000", "msg": "Success", "out_trade_no": biz["out_trade_no"],
+            "qr_code": "https://qr.alipay.com/bax08431fake"
+        }),
+        "alipay.trade.refund" => json!({
+            "code": "10000", "msg": "Success", "trade_no": "2013112011001004330000121536",
+            "out_trade_no": biz["out_trade_no"], "fund_change": "Y", "refund_fee": biz["refund_amount"]
+        }),
+        _ => json!({ "code": "40004", "msg": "Business Failed", "sub_msg": "unknown method" }),
+    };
+    let sign = crypto::rsa_sign(&keys().ali_platform, response.to_string().as_bytes());
+    HttpResponse::Ok().json(json!({ key: response, "sign": sign }))
+}
+
+/// Starts the fake on 127.0.0.1:0.
+pub async fn start() -> FakeProvider {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let data = web::Data::new(seen.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/gateway.do", web::post().to(alipay_gateway))
+            .default_service(web::post().to(wechat))
+    })
+    .listen(listener)
+    .unwrap()
+    .workers(1)
+    .disable_signals()
+    .run();
+    tokio::spawn(server);
+    FakeProvider {
+        base_url: format!("http://127.0.0.1:{port}"),
+        seen,
+    }
+}
+
+/// App configuration with both real channels pointing at `fake`.
+pub fn channel_config(fake: &FakeProvider, sandbox: bool) -> Vec<(&'static str, Value)> {
+    let k = keys();
+    vec![
+        ("payments.sandbox_enabled", json!(sandbox)),
+        ("payments.wechat.app_id", json!(WX_APP_ID)),
+        ("payments.wechat.mch_id", json!(MCH_ID)),
+        (
+            "payments.wechat.mch_serial_no",
+            json!("3775B6A45ACD588826D15E583A95F5DD00000000"),
+        ),
+        (
+            "payments.wechat.private_key",
+            json!(private_pem(&k.merchant)),
+        ),
+        ("payments.wechat.apiv3_key", json!(APIV3_KEY)),
+        (
+            "payments.wechat.platform_public_keys",
+            json!({ PLATFORM_SERIAL: public_pem(&k.platform) }),
+        ),
+        ("payments.wechat.base_url", json!(fake.base_url)),
+        (
+            "payments.wechat.notify_url",
+            json!("https://example.com/api/payment/wechat/callback"),
+        ),
+        ("payments.alipay.app_id", json!(ALI_APP_ID)),
+        (
+            "payments.alipay.private_key",
+            json!(private_pem(&k.ali_app)),
+        ),
+        (
+            "payments.alipay.alipay_public_key",
+            json!(public_pem(&k.ali_platform)),
+        ),
+        (
+            "payments.alipay.gateway_url",
+            json!(format!("{}/gateway.do", fake.base_url)),
+        ),
+    ]
+}
+
+/// A WeChat Pay v3 notification as WeChat sends it: headers and body.
+pub struct WechatNotify {
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+pub struct WechatNotifySpec<'a> {
+    pub payment_no: &'a str,
+    pub amount: i64,
+    pub mchid: &'a str,
+    pub trade_state: &'a str,
+    pub timestamp: i64,
+    pub transaction_id: &'a str,
+    pub signer: &'a RsaPrivateKey,
+    pub serial: &'a str,
+}
+
+impl<'a> WechatNotifySpec<'a> {
+    pub fn valid(payment_no: &'a str, amount: i64) -> Self {
+        Self {
+            payment_no,
+            amount,
+            mchid: MCH_ID,
+            trade_state: "SUCCESS",
+            timestamp: chrono::Utc::now().timestamp(),
+            transaction_id: "4200000000202401010000000001",
+            signer: &keys().platform,
+            serial: PLATFORM_SERIAL,
+        }
+    }
+
+    pub fn build(&self) -> WechatNotify {
+        let resource = json!({
+            "mchid": self.mchid, "appid": WX_APP_ID, "out_trade_no": self.payment_no,
+            "transaction_id": self.transaction_id, "trade_type": "NATIVE", "trade_state": self.trade_state,
+            "trade_state_desc": "支付成功", "bank_type": "CMC", "success_time": "2024-01-01T10:00:00+08:00",
+            "payer": { "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" },
+            "amount": { "total": self.amount, "payer_total": self.amount, "currency": "CNY", "payer_currency": "CNY" }
+        });
+        let nonce = "fdasflkja484";
+        let ciphertext = crypto::aes_gcm_encrypt(
+            APIV3_KEY.as_bytes(),
+            nonce.as_bytes(),
+            b"transaction",
+            resource.to_string().as_bytes(),
+        )
+        .unwrap();
+        let body = json!({
+            "id": "EV-2018022511223320873", "create_time": "2024-01-01T10:00:00+08:00",
+            "resource_type": "encrypt-resource", "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+            "resource": { "original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
+                "ciphertext": ciphertext, "associated_data": "transaction", "nonce": nonce }
+        })
+        .to_string();
+        let header_nonce = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS";
+        let message = format!("{}\n{header_nonce}\n{body}\n", self.timestamp);
+        let signature = crypto::rsa_sign(self.signer, message.as_bytes());
+        WechatNotify {
+            headers: vec![
+                ("Wechatpay-Timestamp", self.timestamp.to_string()),
+                ("Wechatpay-Nonce", header_nonce.to_owned()),
+                ("Wechatpay-Signature", signature),
+                ("Wechatpay-Serial", self.serial.to_owned()),
+            ],
+            body,
+        }
+    }
+}
+
+/// An Alipay notification (form fields), signed by `signer` over the sorted fields without sign/sign_type.
+pub fn alipay_notify(fields: &[(&str, &str)], signer: &RsaPrivateKey) -> String {
+    let mut params: BTreeMap<String, String> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    params.insert("sign_type".into(), "RSA2".into());
+    let sign = crypto::rsa_sign(signer, alipay::signing_content(&params, true).as_bytes());
+    params.insert("sign".into(), sign);
+    serde_urlencoded::to_string(params.into_iter().collect::<Vec<_>>()).unwrap()
+}
