@@ -598,6 +598,9 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
     }
     .insert(&txn)
     .await?;
+    if started {
+        counselors::record_completed_order(&txn, session.counselor_id, b.minutes, b.total).await?;
+    }
     if b.counselor_fee > 0 {
         finance::credit_session_income(&txn, session.counselor_id, session.id, b.counselor_fee)
             .await?;

@@ -76,6 +76,11 @@ pub async fn transition<C: ConnectionTrait>(
         return Err(AppError::conflict(MSG_STATE_CONFLICT));
     }
     record_event(txn, order.id, Some(from), to, actor, actor_id, note).await?;
+    let unserved = matches!(from, OrderStatus::PendingPayment | OrderStatus::Paid);
+    if unserved && matches!(to, OrderStatus::Cancelled | OrderStatus::Refunded) {
+        crate::modules::counselors::service::record_order_cancelled(txn, order.counselor_id)
+            .await?;
+    }
     EventBus::record(
         txn,
         &DomainEvent::OrderStatusChanged {
@@ -241,6 +246,7 @@ pub async fn create_order(
             "用户创建了订单",
         )
         .await?;
+        crate::modules::counselors::service::record_order_created(&txn, counselor.id).await?;
         EventBus::record(
             &txn,
             &DomainEvent::OrderCreated {
