@@ -62,11 +62,12 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let bus = EventBus::new(db.clone(), infra.pubsub.clone());
     let state = AppState {
         settings: Arc::new(settings),
-        db,
+        db: db.clone(),
         infra,
         bus,
         tokens,
         passwords,
+        rbac: rbac::enforcer::RbacEnforcer::new(db.clone()),
     };
     rbac::seed::seed(&state.db, &state.settings, &state.passwords)
         .await
@@ -74,6 +75,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     system::seed::seed(&state.db, &state.settings)
         .await
         .context("seeding system configs failed")?;
+    rbac::register_subscribers(&state);
+    system::register_subscribers(&state);
     if state.infra.redis.is_none() {
         auth::service::restore_revocations(&state).await?;
     }

@@ -16,4 +16,6 @@ pub struct AppState {
     pub bus: Arc<EventBus>,
     pub tokens: TokenService,
     pub passwords: PasswordHasher,
+    /// The casbin enforcer behind the admin route guard.
+    pub rbac: Arc<crate::modules::rbac::enforcer::RbacEnforcer>,
 }

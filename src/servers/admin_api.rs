@@ -4,7 +4,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
-use crate::modules::{auth, files, health};
+use crate::modules::{auth, files, health, rbac, system};
 use crate::openapi::{self, AdminApiDoc};
 use crate::state::AppState;
 
@@ -19,9 +19,14 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             // The metrics middleware fills this route's body; it only needs to be routable.
             .route("/metrics", web::get().to(HttpResponse::Ok))
             .service(
+                // Middleware runs bottom-up: authenticate, audit mutations, then check the permission.
                 web::scope("")
+                    .wrap(from_fn(rbac::require_permission))
+                    .wrap(from_fn(system::record_mutations))
                     .wrap(from_fn(auth::require_admin))
-                    .configure(auth::admin_account_routes),
+                    .configure(auth::admin_account_routes)
+                    .configure(rbac::admin_routes)
+                    .configure(system::admin_routes),
             );
     }
 }
