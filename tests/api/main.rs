@@ -2,8 +2,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin_auth;
+mod admin_users;
+mod admins;
+mod audit;
 mod bus;
 mod cli;
+mod configs;
 mod helpers;
 mod platform;
+mod rbac;
 mod user_auth;

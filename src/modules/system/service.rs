@@ -226,16 +226,16 @@ fn apply_change(
     current: system_config::Model,
     req: &ConfigRequest,
 ) -> AppResult<system_config::ActiveModel> {
-    if let Some(key) = req.key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        if key != current.config_key {
-            if current.is_system {
-                return Err(AppError::bad_request("系统配置不允许修改键"));
-            }
-            if !valid_key(key) {
-                return Err(AppError::invalid_input(
-                    "参数错误: key: 只能包含字母、数字、下划线、点和横线",
-                ));
-            }
+    if let Some(key) = req.key.as_deref().map(str::trim).filter(|k| !k.is_empty())
+        && key != current.config_key
+    {
+        if current.is_system {
+            return Err(AppError::bad_request("系统配置不允许修改键"));
+        }
+        if !valid_key(key) {
+            return Err(AppError::invalid_input(
+                "参数错误: key: 只能包含字母、数字、下划线、点和横线",
+            ));
         }
     }
     let kind = req
