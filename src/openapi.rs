@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::modules::{auth, health, rbac, system, users};
+use crate::modules::{auth, health, rbac, stats, system, users};
 
 struct BearerAuth;
 
@@ -96,6 +96,9 @@ pub struct UserApiDoc;
         system::routes::update_config,
         system::routes::delete_config,
         system::routes::batch_save,
+        stats::routes::statistics,
+        stats::routes::ranking,
+        stats::routes::order_trend,
     ),
     components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest)),
     modifiers(&BearerAuth)

@@ -7,5 +7,6 @@ pub mod files;
 pub mod health;
 pub mod orders;
 pub mod rbac;
+pub mod stats;
 pub mod system;
 pub mod users;

@@ -4,7 +4,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
-use crate::modules::{auth, files, health, rbac, system, users};
+use crate::modules::{auth, files, health, rbac, stats, system, users};
 use crate::openapi::{self, AdminApiDoc};
 use crate::state::AppState;
 
@@ -27,7 +27,8 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
                     .configure(auth::admin_account_routes)
                     .configure(rbac::admin_routes)
                     .configure(system::admin_routes)
-                    .configure(users::admin_routes::admin_routes),
+                    .configure(users::admin_routes::admin_routes)
+                    .configure(stats::admin_routes),
             );
     }
 }

@@ -11,4 +11,5 @@ mod configs;
 mod helpers;
 mod platform;
 mod rbac;
+mod stats;
 mod user_auth;
