@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::modules::{auth, health, rbac, stats, system, users};
+use crate::modules::{auth, files, health, rbac, stats, system, users};
 
 struct BearerAuth;
 
@@ -99,6 +99,8 @@ pub struct UserApiDoc;
         stats::routes::statistics,
         stats::routes::ranking,
         stats::routes::order_trend,
+        files::admin_routes::upload_image,
+        files::admin_routes::upload_file,
     ),
     components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest)),
     modifiers(&BearerAuth)

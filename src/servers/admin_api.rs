@@ -28,7 +28,8 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
                     .configure(rbac::admin_routes)
                     .configure(system::admin_routes)
                     .configure(users::admin_routes::admin_routes)
-                    .configure(stats::admin_routes),
+                    .configure(stats::admin_routes)
+                    .configure(files::admin_routes::admin_routes),
             );
     }
 }

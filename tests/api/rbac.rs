@@ -719,3 +719,78 @@ async fn the_adapter_derives_policies_from_the_tables_and_answers_false_for_dupl
         "system:role:list".to_owned()
     ]));
 }
+
+#[tokio::test]
+async fn console_uploads_need_an_admin_and_accept_only_real_images() {
+    use crate::helpers::{file_form, tiny_png};
+    let app = spawn_app().await;
+    let root = app.admin_token().await;
+    for path in ["/api/admin/upload/image", "/api/admin/upload"] {
+        let reply = app
+            .send(
+                app.request(reqwest::Method::POST, Api::Admin, path, Some(&root))
+                    .multipart(file_form("a.png", tiny_png(), "image/png")),
+            )
+            .await;
+        reply.assert_status(200);
+        let url = reply.body["data"]["file_url"].as_str().unwrap().to_owned();
+        assert_eq!(reply.body["data"]["url"], url.as_str());
+        assert!(url.starts_with("/uploads/"));
+        let served = app
+            .client
+            .get(app.url(Api::Admin, &url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(served.status(), 200);
+        let anonymous = app
+            .send(
+                app.request(reqwest::Method::POST, Api::Admin, path, None)
+                    .multipart(file_form("a.png", tiny_png(), "image/png")),
+            )
+            .await;
+        anonymous.assert_status(401);
+    }
+    let fake = app
+        .send(
+            app.request(
+                reqwest::Method::POST,
+                Api::Admin,
+                "/api/admin/upload/image",
+                Some(&root),
+            )
+            .multipart(file_form(
+                "a.png",
+                b"<script>alert(1)</script>".to_vec(),
+                "image/png",
+            )),
+        )
+        .await;
+    fake.assert_status(400);
+    let file = app
+        .send(
+            app.request(
+                reqwest::Method::POST,
+                Api::Admin,
+                "/api/admin/upload/file",
+                Some(&root),
+            )
+            .multipart(file_form("../../etc/x.png", tiny_png(), "image/png")),
+        )
+        .await;
+    file.assert_status(200);
+    assert_eq!(file.body["data"]["original_name"], "x.png");
+    assert_eq!(file.body["data"]["mime_type"], "image/png");
+    let missing = app
+        .send(
+            app.request(
+                reqwest::Method::POST,
+                Api::Admin,
+                "/api/admin/upload/file",
+                Some(&root),
+            )
+            .multipart(reqwest::multipart::Form::new().text("other", "x")),
+        )
+        .await;
+    missing.assert_status(400);
+}

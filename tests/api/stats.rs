@@ -32,6 +32,7 @@ async fn counselor(app: &TestApp, name: &str, rating: i32, status: i32) -> i64 {
     .id
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn order(
     app: &TestApp,
     no: &str,

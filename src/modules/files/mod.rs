@@ -3,6 +3,7 @@
 //!
 //! Tables: none yet. Events: none.
 
+pub mod admin_routes;
 pub mod storage;
 
 use actix_files::Files;
