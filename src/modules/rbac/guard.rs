@@ -448,6 +448,16 @@ pub fn lookup(method: &Method, path: &str) -> Option<RouteMatch> {
         .min_by_key(|m| m.params.len())
 }
 
+/// Every admin handler lives under one of these; an unlisted path inside them is refused (403).
+fn in_admin_namespace(path: &str) -> bool {
+    ["/api/admin/", "/api/admin2/", "/admin/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/api/admin"
+        || path == "/api/admin2"
+        || path == "/admin"
+}
+
 /// Middleware on the protected admin scope (inside `require_admin`): the route's permission or 403.
 pub async fn require_permission(
     req: ServiceRequest,
@@ -468,6 +478,10 @@ pub async fn require_permission(
                 .ok_or_else(|| anyhow::anyhow!("AppState missing"))
                 .map_err(AppError::Internal)?;
             state.rbac.allows(admin.0.id, code).await?
+        }
+        // Outside the admin namespaces no handler exists: answer the usual 404 here, without routing.
+        None if !in_admin_namespace(req.path()) => {
+            return Err(AppError::not_found("接口不存在").into());
         }
         None => false,
     };
@@ -504,6 +518,15 @@ mod tests {
                 .params,
             vec!["3", "9"]
         );
+    }
+
+    #[test]
+    fn the_admin_namespaces_are_recognised() {
+        assert!(in_admin_namespace("/api/admin/anything"));
+        assert!(in_admin_namespace("/api/admin2/x"));
+        assert!(in_admin_namespace("/admin/online/users"));
+        assert!(!in_admin_namespace("/api/administrator"));
+        assert!(!in_admin_namespace("/api/definitely/not/here"));
     }
 
     #[test]

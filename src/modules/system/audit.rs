@@ -4,12 +4,13 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use serde_json::Value;
 
 use super::service::{AuditEntry, record_audit};
+use crate::error::AppError;
 use crate::http::ClientIp;
 use crate::modules::auth::CurrentAdmin;
 use crate::modules::rbac::guard::{Access, lookup};
@@ -89,7 +90,19 @@ pub async fn record_mutations(
     let data = if content_type.starts_with("multipart/") {
         Some(format!("[{content_type}]"))
     } else {
-        let body = req.extract::<web::Bytes>().await?;
+        let body = match req.extract::<web::Bytes>().await {
+            Ok(body) => body,
+            Err(e) => {
+                let too_large =
+                    e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE;
+                return Err(if too_large {
+                    AppError::PayloadTooLarge("请求体过大".into())
+                } else {
+                    AppError::invalid_input(format!("参数错误: {e}"))
+                }
+                .into());
+            }
+        };
         let data = request_data(&content_type, &body);
         req.set_payload(Payload::from(body));
         data
