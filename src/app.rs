@@ -69,12 +69,13 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     );
     let state = AppState {
         settings: Arc::new(settings),
-        db,
+        db: db.clone(),
         infra,
         bus,
         tokens,
         passwords,
         realtime,
+        rbac: rbac::enforcer::RbacEnforcer::new(db.clone()),
     };
     rbac::seed::seed(&state.db, &state.settings, &state.passwords)
         .await
@@ -82,6 +83,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     system::seed::seed(&state.db, &state.settings)
         .await
         .context("seeding system configs failed")?;
+    rbac::register_subscribers(&state);
+    system::register_subscribers(&state);
     if state.infra.redis.is_none() {
         auth::service::restore_revocations(&state).await?;
     }

@@ -6,7 +6,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::modules::{auth, counselors, files, health, notifications, orders, payments, users};
+use crate::modules::{
+    auth, counselors, files, health, notifications, orders, payments, rbac, stats, system, users,
+};
 
 struct BearerAuth;
 
@@ -106,6 +108,51 @@ pub struct UserApiDoc;
         orders::routes::admin_list_orders,
         orders::routes::admin_statistics,
         orders::routes::admin_update_status,
+        rbac::routes::list_admins,
+        rbac::routes::get_admin,
+        rbac::routes::create_admin,
+        rbac::routes::update_admin,
+        rbac::routes::delete_admin,
+        rbac::routes::reset_admin_password,
+        rbac::routes::set_admin_status,
+        rbac::routes::list_roles,
+        rbac::routes::get_role,
+        rbac::routes::create_role,
+        rbac::routes::update_role,
+        rbac::routes::delete_role,
+        rbac::routes::role_permissions,
+        rbac::routes::assign_permissions,
+        rbac::routes::role_users,
+        rbac::routes::list_permissions,
+        rbac::routes::permission_tree,
+        rbac::routes::get_permission,
+        rbac::routes::create_permission,
+        rbac::routes::update_permission,
+        rbac::routes::delete_permission,
+        rbac::routes::list_menus,
+        rbac::routes::menu_tree,
+        rbac::routes::get_menu,
+        rbac::routes::create_menu,
+        rbac::routes::update_menu,
+        rbac::routes::delete_menu,
+        users::admin_routes::list_users,
+        users::admin_routes::get_user,
+        users::admin_routes::create_user,
+        users::admin_routes::update_user,
+        users::admin_routes::delete_user,
+        users::admin_routes::reset_password,
+        system::routes::list_logs,
+        system::routes::list_configs,
+        system::routes::get_config,
+        system::routes::create_config,
+        system::routes::update_config,
+        system::routes::delete_config,
+        system::routes::batch_save,
+        stats::routes::statistics,
+        stats::routes::ranking,
+        stats::routes::order_trend,
+        files::admin_routes::upload_image,
+        files::admin_routes::upload_file,
     ),
     components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest, orders::dto::UpdateStatusRequest)),
     modifiers(&BearerAuth)

@@ -19,4 +19,6 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// Live WebSocket connections, and delivery to them across instances.
     pub realtime: Arc<Hub>,
+    /// The casbin enforcer behind the admin route guard.
+    pub rbac: Arc<crate::modules::rbac::enforcer::RbacEnforcer>,
 }

@@ -11,5 +11,6 @@ pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod rbac;
+pub mod stats;
 pub mod system;
 pub mod users;

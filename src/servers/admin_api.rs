@@ -4,7 +4,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
-use crate::modules::{auth, chat, counselors, files, finance, health, orders};
+use crate::modules::{
+    auth, chat, counselors, files, finance, health, orders, rbac, stats, system, users,
+};
 use crate::openapi::{self, AdminApiDoc};
 use crate::state::AppState;
 
@@ -20,13 +22,21 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             // The metrics middleware fills this route's body; it only needs to be routable.
             .route("/metrics", web::get().to(HttpResponse::Ok))
             .service(
+                // Middleware runs bottom-up: authenticate, audit mutations, then check the permission.
                 web::scope("")
+                    .wrap(from_fn(rbac::require_permission))
+                    .wrap(from_fn(system::record_mutations))
                     .wrap(from_fn(auth::require_admin))
                     .configure(auth::admin_account_routes)
                     .configure(counselors::admin_routes)
                     .configure(orders::admin_routes)
                     .configure(chat::admin_routes)
-                    .configure(finance::admin::admin_routes),
+                    .configure(finance::admin::admin_routes)
+                    .configure(rbac::admin_routes)
+                    .configure(system::admin_routes)
+                    .configure(users::admin_routes::admin_routes)
+                    .configure(stats::admin_routes)
+                    .configure(files::admin_routes::admin_routes),
             );
     }
 }

@@ -488,3 +488,69 @@ pub fn file_form(name: &str, bytes: Vec<u8>, mime: &str) -> reqwest::multipart::
         .expect("mime");
     reqwest::multipart::Form::new().part("file", part)
 }
+
+/// Back-office helpers (RBAC, administrators).
+impl TestApp {
+    /// The id of a seeded permission code.
+    pub async fn permission_id(&self, code: &str) -> i64 {
+        use mychat::modules::rbac::entity::permission;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        permission::Entity::find()
+            .filter(permission::Column::Code.eq(code))
+            .one(self.db())
+            .await
+            .expect("query")
+            .unwrap_or_else(|| panic!("permission {code} is seeded"))
+            .id
+    }
+
+    /// Creates role `role_code` granting exactly `codes` and an administrator holding it (through the
+    /// API, as the super admin); returns `(admin id, role id, token)`.
+    pub async fn admin_with_permissions(
+        &self,
+        username: &str,
+        role_code: &str,
+        codes: &[&str],
+    ) -> (i64, i64, String) {
+        let root = self.admin_token().await;
+        let role = self
+            .post(
+                Api::Admin,
+                "/api/admin/roles",
+                json!({"name": format!("角色{role_code}"), "code": role_code, "description": "", "sort": 5, "status": 1}),
+                Some(&root),
+            )
+            .await;
+        role.assert_status(200);
+        let role_id = role.body["data"]["id"].as_i64().expect("role id");
+        let mut ids = Vec::new();
+        for code in codes {
+            ids.push(self.permission_id(code).await);
+        }
+        self.put(
+            Api::Admin,
+            &format!("/api/admin/roles/{role_id}/permissions"),
+            json!({ "permission_ids": ids }),
+            Some(&root),
+        )
+        .await
+        .assert_status(200);
+        let admin = self
+            .post(
+                Api::Admin,
+                "/api/admin2/administrators",
+                json!({"username": username, "password": "secret123", "real_name": "测试", "email": "", "phone": "", "role": role_code, "status": 1}),
+                Some(&root),
+            )
+            .await;
+        admin.assert_status(200);
+        let admin_id = admin.body["data"]["id"].as_i64().expect("admin id");
+        let login = self.admin_login(username, "secret123").await;
+        login.assert_status(200);
+        let token = login.body["data"]["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        (admin_id, role_id, token)
+    }
+}

@@ -2,12 +2,16 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin_auth;
+mod admin_users;
+mod admins;
 mod applications;
+mod audit;
 mod bus;
 mod chat;
 mod chat_admin;
 mod chat_fixtures;
 mod cli;
+mod configs;
 mod counselors;
 mod fake_provider;
 mod files;
@@ -16,6 +20,8 @@ mod notifications;
 mod orders;
 mod payments;
 mod platform;
+mod rbac;
 mod reviews;
+mod stats;
 mod user_auth;
 mod wallet;

@@ -9,6 +9,7 @@
 //! and `message`) so both members of a session can read what was shared in it; until then only owners.
 //! Deleting a file marks its row (status 0), removes the bytes, and makes it unreadable.
 
+pub mod admin_routes;
 pub mod dto;
 pub mod entity;
 pub mod routes;

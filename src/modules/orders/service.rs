@@ -182,8 +182,8 @@ pub fn new_order_no() -> String {
 }
 
 /// How long an unpaid order lives. Read through here so it can become a runtime setting.
-pub fn payment_timeout_minutes(state: &AppState) -> i64 {
-    state.settings.order.payment_timeout_minutes
+pub async fn payment_timeout_minutes(state: &AppState) -> i64 {
+    crate::modules::system::service::order_payment_timeout_minutes(state).await
 }
 
 /// Creates a pending order priced from the counselor, with its creation event and `OrderCreated`, in
@@ -467,7 +467,7 @@ pub async fn timeline(db: &DatabaseConnection, order_id: i64) -> AppResult<Vec<T
 /// # Errors
 /// Database failures while listing; a failure on one order is logged and skipped.
 pub async fn cancel_expired_orders(state: &AppState) -> AppResult<u64> {
-    let cutoff = Utc::now() - chrono::Duration::minutes(payment_timeout_minutes(state));
+    let cutoff = Utc::now() - chrono::Duration::minutes(payment_timeout_minutes(state).await);
     let expired = order::Entity::find()
         .filter(order::Column::Status.eq(i32::from(OrderStatus::PendingPayment)))
         .filter(order::Column::CreatedAt.lt(cutoff))

@@ -409,6 +409,7 @@ pub const PERMISSIONS: &[PermissionSeed] = &[
         "system:log",
         1,
     ),
+    ("system:upload", "上传文件", "button", "", "", "system", 20),
     (
         "business",
         "业务管理",
@@ -667,6 +668,7 @@ const ADMIN_ROLE_PERMISSIONS: &[&str] = &[
     "business:chat:list",
     "finance:withdraw:list",
     "finance:statistics:view",
+    "system:upload",
 ];
 
 /// `(name, type, path, component, icon, parent name, sort)`, parents as intended.

@@ -1,7 +1,32 @@
-//! System configuration the console edits (typed JSON values) and, later, the audit log.
+//! System configuration the console edits (typed JSON values behind a cache) and the audit log of every
+//! mutating admin request.
 //!
-//! Tables: `system_configs`, `system_logs`. Publishes: `ConfigChanged` (later). Consumes: none.
+//! Tables: `system_configs`, `system_logs`. Publishes: `ConfigChanged`. Consumes: `ConfigChanged` (every
+//! instance drops its cached values).
+//!
+//! Other modules read configs through [`service::config_f64`], [`service::config_i64`],
+//! [`service::platform_commission`] and [`service::order_payment_timeout_minutes`]: a change in the console
+//! takes effect without a restart.
 
+pub mod audit;
+pub mod dto;
 pub mod entity;
+pub mod routes;
 pub mod seed;
 pub mod service;
+
+use std::sync::Arc;
+
+pub use audit::record_mutations;
+pub use routes::admin_routes;
+
+use crate::state::AppState;
+
+/// Bus subscribers of this module (called from `app::build_state`).
+pub fn register_subscribers(state: &AppState) {
+    state
+        .bus
+        .subscribe(Arc::new(service::ConfigCacheInvalidator(
+            state.infra.cache.clone(),
+        )));
+}

@@ -89,3 +89,59 @@ pub struct ChangePasswordRequest {
     #[validate(length(min = 6, max = 128, message = "新密码长度为6-128位"))]
     pub new_password: String,
 }
+
+fn valid_user_status(status: i32) -> Result<(), validator::ValidationError> {
+    if status == 0 || status == 1 {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("status").with_message("状态只能是0或1".into()))
+    }
+}
+
+fn default_active() -> i32 {
+    1
+}
+
+/// `POST /api/admin/users`.
+#[derive(Deserialize, Validate)]
+pub struct AdminCreateUserRequest {
+    #[validate(length(min = 3, max = 50, message = "用户名长度为3-50"))]
+    pub username: String,
+    #[validate(length(min = 6, max = 128, message = "密码长度为6-128位"))]
+    pub password: String,
+    #[serde(default)]
+    #[validate(length(max = 100, message = "邮箱过长"))]
+    pub email: String,
+    #[serde(default)]
+    #[validate(length(max = 20, message = "手机号过长"))]
+    pub phone: String,
+    #[serde(default)]
+    #[validate(length(max = 255, message = "头像地址过长"))]
+    pub avatar: String,
+    #[serde(default = "default_active")]
+    #[validate(custom(function = "valid_user_status"))]
+    pub status: i32,
+}
+
+/// `PUT /api/admin/users/:id`: `username` is ignored, as in the original.
+#[derive(Deserialize, Validate)]
+pub struct AdminUpdateUserRequest {
+    #[serde(default)]
+    #[validate(length(max = 100, message = "邮箱过长"))]
+    pub email: Option<String>,
+    #[serde(default)]
+    #[validate(length(max = 20, message = "手机号过长"))]
+    pub phone: Option<String>,
+    #[serde(default)]
+    #[validate(length(max = 255, message = "头像地址过长"))]
+    pub avatar: Option<String>,
+    #[serde(default)]
+    #[validate(custom(function = "valid_user_status"))]
+    pub status: Option<i32>,
+}
+
+#[derive(Deserialize, Validate)]
+pub struct AdminResetPasswordRequest {
+    #[validate(length(min = 6, max = 128, message = "密码长度为6-128位"))]
+    pub password: String,
+}

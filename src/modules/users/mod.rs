@@ -1,7 +1,9 @@
 //! App users: accounts, profiles, passwords and avatars (user API).
 //!
-//! Tables: `users`. Publishes: `UserRegistered`, `PasswordChanged{realm: user}`. Consumes: none.
+//! Tables: `users`. Publishes: `UserRegistered`, `PasswordChanged{realm: user}`,
+//! `AccountDisabled{realm: user}` (console disable or delete). Consumes: none.
 
+pub mod admin_routes;
 pub mod dto;
 pub mod entity;
 pub mod routes;

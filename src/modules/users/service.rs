@@ -316,3 +316,183 @@ pub async fn balance_of<C: ConnectionTrait>(db: &C, user_id: i64) -> AppResult<i
         .map(|u| u.balance)
         .ok_or_else(|| AppError::not_found(MSG_NOT_FOUND))
 }
+
+/// Users for the console (deleted ones excluded), newest first.
+pub async fn admin_list(
+    db: &DatabaseConnection,
+    keyword: Option<&str>,
+    status: Option<i32>,
+    page: &crate::http::Pagination,
+) -> AppResult<(Vec<User>, u64)> {
+    use crate::db::like_pattern as like_contains;
+    use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+    let mut query = Users::find().filter(entity::Column::DeletedAt.is_null());
+    if let Some(kw) = keyword.map(str::trim).filter(|k| !k.is_empty()) {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(entity::Column::Username.like(like_contains(kw)))
+                .add(entity::Column::Email.like(like_contains(kw)))
+                .add(entity::Column::Phone.like(like_contains(kw))),
+        );
+    }
+    if let Some(status) = status {
+        query = query.filter(entity::Column::Status.eq(status));
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(entity::Column::CreatedAt)
+        .order_by_desc(entity::Column::Id)
+        .offset(page.offset())
+        .limit(page.page_size)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+pub struct AdminNewUser {
+    pub username: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub phone: String,
+    pub avatar: String,
+    pub status: i32,
+}
+
+/// Creates a user from the console (status may be 0), announcing it like a registration.
+pub async fn admin_create(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    new: AdminNewUser,
+) -> AppResult<User> {
+    let taken = Users::find()
+        .filter(entity::Column::Username.eq(&new.username))
+        .one(db)
+        .await?
+        .is_some();
+    if taken {
+        return Err(AppError::bad_request(MSG_USERNAME_TAKEN));
+    }
+    ensure_email_free(db, new.email.as_deref(), None).await?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let user = entity::ActiveModel {
+        username: Set(new.username),
+        password: Set(new.password_hash),
+        email: Set(new.email),
+        phone: Set(new.phone),
+        avatar: Set(new.avatar),
+        balance: Set(0),
+        status: Set(new.status),
+        is_admin: Set(false),
+        tokens_valid_after: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::bad_request(MSG_USERNAME_TAKEN)
+        } else {
+            e.into()
+        }
+    })?;
+    EventBus::record(
+        &txn,
+        &DomainEvent::UserRegistered {
+            user_id: user.id,
+            username: user.username.clone(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    bus.notify();
+    Ok(user)
+}
+
+pub struct AdminUserChange {
+    pub email: Option<Option<String>>,
+    pub phone: Option<String>,
+    pub avatar: Option<String>,
+    pub status: Option<i32>,
+}
+
+/// Applies a console edit; disabling announces `AccountDisabled` (the next request of the user fails).
+pub async fn admin_update(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    id: i64,
+    change: AdminUserChange,
+) -> AppResult<User> {
+    if change.email.is_none()
+        && change.phone.is_none()
+        && change.avatar.is_none()
+        && change.status.is_none()
+    {
+        return Err(AppError::bad_request("没有需要更新的字段"));
+    }
+    let user = get_active(db, id).await?;
+    if let Some(email) = &change.email {
+        ensure_email_free(db, email.as_deref(), Some(id)).await?;
+    }
+    let disabling = change.status == Some(0) && user.status != 0;
+    let txn = db.begin().await?;
+    let mut active: entity::ActiveModel = user.into();
+    if let Some(v) = change.email {
+        active.email = Set(v);
+    }
+    if let Some(v) = change.phone {
+        active.phone = Set(v);
+    }
+    if let Some(v) = change.avatar {
+        active.avatar = Set(v);
+    }
+    if let Some(v) = change.status {
+        active.status = Set(v);
+    }
+    active.updated_at = Set(Utc::now());
+    let user = active.update(&txn).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::conflict(MSG_EMAIL_TAKEN)
+        } else {
+            e.into()
+        }
+    })?;
+    if disabling {
+        EventBus::record(
+            &txn,
+            &DomainEvent::AccountDisabled {
+                realm: Realm::User,
+                account_id: id,
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    bus.notify();
+    Ok(user)
+}
+
+/// Soft delete: the row stays (orders reference it), the account is gone for login and lists.
+pub async fn admin_soft_delete(db: &DatabaseConnection, bus: &EventBus, id: i64) -> AppResult<()> {
+    let user = get_active(db, id).await?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let mut active: entity::ActiveModel = user.into();
+    active.deleted_at = Set(Some(now));
+    active.updated_at = Set(now);
+    active.update(&txn).await?;
+    EventBus::record(
+        &txn,
+        &DomainEvent::AccountDisabled {
+            realm: Realm::User,
+            account_id: id,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    bus.notify();
+    Ok(())
+}
