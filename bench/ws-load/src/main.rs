@@ -110,6 +110,9 @@ struct ChatArgs {
     /// Seconds to wait for late deliveries after the last send.
     #[arg(long, default_value_t = 5)]
     drain_secs: u64,
+    /// Seconds of sending before `secs` whose latencies are left out of the percentiles.
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
 }
 
 #[derive(Args, Clone)]
@@ -568,8 +571,10 @@ async fn chat(a: ChatArgs) {
     tell_all(&mut children, &format!("GO {start}")).await;
     let mut deliveries: Vec<u64> = Vec::new();
     let mut acks: Vec<u64> = Vec::new();
-    let (mut sent, mut errors, mut closed, mut done) = (0u64, 0u64, 0u64, 0usize);
-    let deadline = Instant::now() + Duration::from_secs(a.secs + a.drain_secs + 60);
+    let (mut sent, mut errors, mut closed, mut done, mut warm) = (0u64, 0u64, 0u64, 0usize, 0u64);
+    let mut slow: std::collections::BTreeMap<u64, u64> = Default::default();
+    let deadline =
+        Instant::now() + Duration::from_secs(a.warmup_secs + a.secs + a.drain_secs + 60);
     while done < procs {
         let left = deadline.saturating_duration_since(Instant::now());
         match timeout(left, rx.recv()).await {
@@ -583,9 +588,16 @@ async fn chat(a: ChatArgs) {
                         sent += v.first().copied().unwrap_or(0);
                         errors += v.get(1).copied().unwrap_or(0);
                         closed += v.get(2).copied().unwrap_or(0);
+                        warm += v.get(3).copied().unwrap_or(0);
                         done += 1;
                     }
                     Some("ERRFRAME") => eprintln!("child: {line}"),
+                    Some("SLOW") => {
+                        let v: Vec<u64> = p.filter_map(|v| v.parse().ok()).collect();
+                        if let [sec, n] = v[..] {
+                            *slow.entry(sec).or_insert(0u64) += n;
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -607,10 +619,15 @@ async fn chat(a: ChatArgs) {
     );
     let (a50, a99) = (percentile(&acks, 50.0), percentile(&acks, 99.0));
     println!(
-        "sent {sent}, delivered to peer {}, acks {}, error frames {errors}, sockets closed {closed}",
+        "sent {sent}; measured after {} s of warm-up: delivered to peer {}, acks {}; {warm} warm-up copies; error frames {errors}, sockets closed {closed}",
+        a.warmup_secs,
         deliveries.len(),
         acks.len()
     );
+    if !slow.is_empty() {
+        let parts: Vec<String> = slow.iter().map(|(s, n)| format!("s{s}:{n}")).collect();
+        println!("deliveries over 50 ms by second of the run: {}", parts.join(" "));
+    }
     println!(
         "delivery latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; ack p50 {:.2} ms, p99 {:.2} ms",
         ms(p50),
@@ -621,12 +638,13 @@ async fn chat(a: ChatArgs) {
         ms(a99)
     );
     println!(
-        "RESULT {{\"mode\":\"chat\",\"sockets\":{ok},\"failed\":{failed},\"sessions\":{},\"rate\":{},\"secs\":{},\"sent\":{sent},\"delivered\":{},\"acks\":{},\"errors\":{errors},\"closed\":{closed},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"ack_p50_ms\":{:.3},\"ack_p99_ms\":{:.3}}}",
+        "RESULT {{\"mode\":\"chat\",\"sockets\":{ok},\"failed\":{failed},\"sessions\":{},\"rate\":{},\"secs\":{},\"sent\":{sent},\"delivered\":{},\"acks\":{},\"errors\":{errors},\"closed\":{closed},\"warmup_secs\":{},\"warmup_copies\":{warm},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"ack_p50_ms\":{:.3},\"ack_p99_ms\":{:.3}}}",
         a.sessions,
         a.rate,
         a.secs,
         deliveries.len(),
         acks.len(),
+        a.warmup_secs,
         ms(p50),
         ms(p99),
         ms(p999),
@@ -639,6 +657,8 @@ async fn chat(a: ChatArgs) {
 struct Sample {
     delivery: bool,
     us: u64,
+    /// When it was sent, in µs since the epoch.
+    sent_us: u64,
 }
 
 async fn chat_child(a: ChatArgs) {
@@ -676,7 +696,8 @@ async fn chat_child(a: ChatArgs) {
     // stream is evenly spaced at `rate`.
     let total_sockets = 2 * sessions as u64;
     let period_us = (total_sockets as f64 * 1_000_000.0 / a.rate.max(0.001)) as u64;
-    let end_us = start_us + a.secs * 1_000_000;
+    let measure_from = start_us + a.warmup_secs * 1_000_000;
+    let end_us = measure_from + a.secs * 1_000_000;
     let (tx, mut samples) = mpsc::unbounded_channel::<Sample>();
     let sent = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -727,7 +748,7 @@ async fn chat_child(a: ChatArgs) {
                                     let body = &body[..body.find('"').unwrap_or(body.len())];
                                     let ts: u64 = body.rsplit(':').next().and_then(|v| v.parse().ok()).unwrap_or(at);
                                     let mine = body.starts_with(&tag);
-                                    let _ = tx.send(Sample { delivery: !mine, us: at.saturating_sub(ts) });
+                                    let _ = tx.send(Sample { delivery: !mine, us: at.saturating_sub(ts), sent_us: ts });
                                 } else if t.contains("\"type\":\"error\"") {
                                     if errors.fetch_add(1, Ordering::Relaxed) < 5 {
                                         println!("ERRFRAME {t}");
@@ -749,16 +770,24 @@ async fn chat_child(a: ChatArgs) {
     drop(tx);
     let mut d = Vec::new();
     let mut acks = Vec::new();
+    // Deliveries slower than 50 ms, per second of the run (when they were sent).
+    let mut slow: std::collections::BTreeMap<u64, u64> = Default::default();
+    let mut warm = 0u64;
     let collector = async {
         while let Some(s) = samples.recv().await {
-            if s.delivery {
+            if s.delivery && s.us > 50_000 {
+                *slow.entry(s.sent_us.saturating_sub(start_us) / 1_000_000).or_default() += 1;
+            }
+            if s.sent_us < measure_from {
+                warm += 1;
+            } else if s.delivery {
                 d.push(s.us);
             } else {
                 acks.push(s.us);
             }
         }
     };
-    let limit = Duration::from_secs(a.secs + a.drain_secs + 30);
+    let limit = Duration::from_secs(a.warmup_secs + a.secs + a.drain_secs + 30);
     let _ = timeout(limit, collector).await;
     let mut keep = Vec::new();
     for t in tasks {
@@ -774,8 +803,11 @@ async fn chat_child(a: ChatArgs) {
         let line: Vec<String> = chunk.iter().map(u64::to_string).collect();
         println!("A {}", line.join(" "));
     }
+    for (sec, n) in &slow {
+        println!("SLOW {sec} {n}");
+    }
     println!(
-        "DONE {} {} {}",
+        "DONE {} {} {} {warm}",
         sent.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
         closed.load(Ordering::Relaxed)
