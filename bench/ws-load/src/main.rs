@@ -268,7 +268,12 @@ async fn http_post(url: &str, auth: Option<&str>, body: &str) -> Result<u16, Str
     head.split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("bad trigger reply: {}", head.chars().take(200).collect::<String>()))
+        .ok_or_else(|| {
+            format!(
+                "bad trigger reply: {}",
+                head.chars().take(200).collect::<String>()
+            )
+        })
 }
 
 // ---------------------------------------------------------------- children and their lines
@@ -323,10 +328,13 @@ async fn tell_all(children: &mut [Child], line: &str) {
     }
 }
 
-async fn finish(children: &mut Vec<Child>) {
+async fn finish(children: &mut [Child]) {
     tell_all(children, "QUIT").await;
     for c in children.iter_mut() {
-        if timeout(Duration::from_secs(10), c.proc.wait()).await.is_err() {
+        if timeout(Duration::from_secs(10), c.proc.wait())
+            .await
+            .is_err()
+        {
             let _ = c.proc.kill().await;
         }
     }
@@ -346,8 +354,14 @@ async fn wait_ready(
             Ok(Some((_, line))) => {
                 let parts: Vec<&str> = line.split_whitespace().collect();
                 if parts.first() == Some(&"READY") {
-                    ok += parts.get(1).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-                    failed += parts.get(2).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+                    ok += parts
+                        .get(1)
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    failed += parts
+                        .get(2)
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
                     seen += 1;
                 } else if parts.first() == Some(&"ERR") {
                     eprintln!("child: {line}");
@@ -573,8 +587,7 @@ async fn chat(a: ChatArgs) {
     let mut acks: Vec<u64> = Vec::new();
     let (mut sent, mut errors, mut closed, mut done, mut warm) = (0u64, 0u64, 0u64, 0usize, 0u64);
     let mut slow: std::collections::BTreeMap<u64, u64> = Default::default();
-    let deadline =
-        Instant::now() + Duration::from_secs(a.warmup_secs + a.secs + a.drain_secs + 60);
+    let deadline = Instant::now() + Duration::from_secs(a.warmup_secs + a.secs + a.drain_secs + 60);
     while done < procs {
         let left = deadline.saturating_duration_since(Instant::now());
         match timeout(left, rx.recv()).await {
@@ -626,7 +639,10 @@ async fn chat(a: ChatArgs) {
     );
     if !slow.is_empty() {
         let parts: Vec<String> = slow.iter().map(|(s, n)| format!("s{s}:{n}")).collect();
-        println!("deliveries over 50 ms by second of the run: {}", parts.join(" "));
+        println!(
+            "deliveries over 50 ms by second of the run: {}",
+            parts.join(" ")
+        );
     }
     println!(
         "delivery latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; ack p50 {:.2} ms, p99 {:.2} ms",
@@ -749,10 +765,10 @@ async fn chat_child(a: ChatArgs) {
                                     let ts: u64 = body.rsplit(':').next().and_then(|v| v.parse().ok()).unwrap_or(at);
                                     let mine = body.starts_with(&tag);
                                     let _ = tx.send(Sample { delivery: !mine, us: at.saturating_sub(ts), sent_us: ts });
-                                } else if t.contains("\"type\":\"error\"") {
-                                    if errors.fetch_add(1, Ordering::Relaxed) < 5 {
-                                        println!("ERRFRAME {t}");
-                                    }
+                                } else if t.contains("\"type\":\"error\"")
+                                    && errors.fetch_add(1, Ordering::Relaxed) < 5
+                                {
+                                    println!("ERRFRAME {t}");
                                 }
                             }
                             Some(Ok(_)) => {}
@@ -776,7 +792,9 @@ async fn chat_child(a: ChatArgs) {
     let collector = async {
         while let Some(s) = samples.recv().await {
             if s.delivery && s.us > 50_000 {
-                *slow.entry(s.sent_us.saturating_sub(start_us) / 1_000_000).or_default() += 1;
+                *slow
+                    .entry(s.sent_us.saturating_sub(start_us) / 1_000_000)
+                    .or_default() += 1;
             }
             if s.sent_us < measure_from {
                 warm += 1;
