@@ -90,6 +90,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     }
     crate::modules::counselors::register_subscribers(&state);
     crate::modules::notifications::register_subscribers(&state);
+    crate::modules::chat::register_subscribers(&state);
     Ok(state)
 }
 

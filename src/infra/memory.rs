@@ -15,10 +15,24 @@ use super::{Cache, Presence, PubSub, RateDecision, RateLimiter, TokenRevocation}
 
 /// Expired entries are swept when the map grows past this many, so memory stays bounded.
 const SWEEP_THRESHOLD: usize = 10_000;
+/// ...and then only on every this-many writes, so a large live map is not scanned on each write.
+const SWEEP_EVERY: u64 = 4096;
+
+/// Counts writes and says when a sweep is due.
+#[derive(Default)]
+struct SweepClock(std::sync::atomic::AtomicU64);
+
+impl SweepClock {
+    fn due(&self, len: usize) -> bool {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        len > SWEEP_THRESHOLD && n.is_multiple_of(SWEEP_EVERY)
+    }
+}
 
 #[derive(Default)]
 pub struct MemoryCache {
     entries: DashMap<String, (String, Instant)>,
+    sweep: SweepClock,
 }
 
 #[async_trait]
@@ -37,7 +51,7 @@ impl Cache for MemoryCache {
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {
-        if self.entries.len() > SWEEP_THRESHOLD {
+        if self.sweep.due(self.entries.len()) {
             let now = Instant::now();
             self.entries.retain(|_, (_, exp)| *exp > now);
         }
@@ -142,6 +156,7 @@ impl PubSub for MemoryPubSub {
 pub struct MemoryRateLimiter {
     /// key → (window start, count)
     windows: Mutex<HashMap<String, (Instant, u32)>>,
+    sweep: SweepClock,
 }
 
 #[async_trait]
@@ -152,7 +167,7 @@ impl RateLimiter for MemoryRateLimiter {
             .windows
             .lock()
             .map_err(|_| anyhow::anyhow!("rate limiter lock poisoned"))?;
-        if windows.len() > SWEEP_THRESHOLD {
+        if self.sweep.due(windows.len()) {
             windows.retain(|_, (start, _)| now.duration_since(*start) < window);
         }
         let entry = windows.entry(key.to_owned()).or_insert((now, 0));
@@ -170,12 +185,13 @@ impl RateLimiter for MemoryRateLimiter {
 #[derive(Default)]
 pub struct MemoryRevocation {
     revoked: DashMap<String, Instant>,
+    sweep: SweepClock,
 }
 
 #[async_trait]
 impl TokenRevocation for MemoryRevocation {
     async fn revoke(&self, jti: &str, ttl: Duration) -> anyhow::Result<()> {
-        if self.revoked.len() > SWEEP_THRESHOLD {
+        if self.sweep.due(self.revoked.len()) {
             let now = Instant::now();
             self.revoked.retain(|_, exp| *exp > now);
         }

@@ -776,3 +776,34 @@ async fn stopping_the_server_sends_a_close_frame() {
     assert!(frame.is_some_and(|f| f.reason.contains("shutting down")));
     stop.await.unwrap();
 }
+
+#[tokio::test]
+async fn notifications_are_pushed_to_the_receivers_socket() {
+    let app = spawn_app().await;
+    let b = booking(&app, 30, 100).await;
+    let (session_id, _user, _counselor) = active_chat(&app, &b).await;
+    let mut inbox = connect(&app, "/ws", &b.buyer_token).await;
+    send(&mut inbox, json!({"type": "ping"})).await;
+    next_of(&mut inbox, "pong", 5).await;
+    app.post(
+        Api::User,
+        &format!("/api/chat/end/{session_id}"),
+        json!({}),
+        Some(&b.buyer_token),
+    )
+    .await
+    .assert_status(200);
+    let pushed = next_of(&mut inbox, "notification", 10).await;
+    assert!(pushed["data"]["id"].as_i64().unwrap() > 0);
+    assert!(!pushed["data"]["title"].as_str().unwrap().is_empty());
+    let listed = app
+        .get(Api::User, "/api/notification/list", Some(&b.buyer_token))
+        .await;
+    let ids: Vec<i64> = listed.body["data"]["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.contains(&pushed["data"]["id"].as_i64().unwrap()));
+}

@@ -83,7 +83,9 @@ fn seed_demo_creates_accounts_once() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(String::from_utf8_lossy(&first.stdout).contains("demo_user"));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.contains("demo_user"), "{stdout}");
+    assert!(stdout.contains("counselor 李静"), "{stdout}");
     let second = mychat(dir.path()).arg("seed-demo").output().unwrap();
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).contains("nothing new"));

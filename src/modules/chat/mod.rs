@@ -12,9 +12,11 @@ pub mod billing;
 pub mod dto;
 pub mod entity;
 pub mod hub;
+pub mod push;
 pub mod routes;
 pub mod service;
 pub mod ws;
 
 pub use admin::admin_routes;
+pub use push::register_subscribers;
 pub use routes::user_routes;

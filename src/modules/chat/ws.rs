@@ -302,7 +302,10 @@ impl Conn {
             .and_then(Value::as_i64)
             .filter(|id| *id > 0);
         let session_id = named.or(self.session);
-        if let Some(id) = session_id {
+        // A stored message marks the session active itself; other frames do it here.
+        if let Some(id) = session_id
+            && frame_in.kind != "message"
+        {
             chat::touch(&self.state, id).await;
         }
         match frame_in.kind.as_str() {

@@ -632,37 +632,9 @@ pub async fn create_counselor(
     Ok(CounselorView::new(&created, 0, 0))
 }
 
-/// Inserts the counselor's empty earnings account (`counselor_accounts`, balance 0) if missing.
-///
-/// The finance module owns that table and will take this over; it lives here for now so that a new
-/// counselor can be paid from their first session on.
-pub async fn ensure_account<C: ConnectionTrait>(conn: &C, counselor_id: i64) -> AppResult<()> {
-    use sea_orm::{DbBackend, Statement};
-    let backend = conn.get_database_backend();
-    let now = Utc::now();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "INSERT INTO counselor_accounts (counselor_id, total_income, withdrawn, balance, frozen_amount, created_at, updated_at) \
-             SELECT $1, 0, 0, 0, 0, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM counselor_accounts WHERE counselor_id = $4)"
-        }
-        _ => {
-            "INSERT INTO counselor_accounts (counselor_id, total_income, withdrawn, balance, frozen_amount, created_at, updated_at) \
-             SELECT ?, 0, 0, 0, 0, ?, ? WHERE NOT EXISTS (SELECT 1 FROM counselor_accounts WHERE counselor_id = ?)"
-        }
-    };
-    conn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [
-            counselor_id.into(),
-            now.into(),
-            now.into(),
-            counselor_id.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
+/// The counselor's empty earnings account, owned by finance: a new counselor can be paid from their
+/// first session on.
+pub use crate::modules::finance::service::ensure_account;
 
 /// `PUT /api/admin/counselors/:id`: applies every field present, zero values included.
 pub async fn update_counselor(

@@ -162,3 +162,8 @@ pub async fn create_once(db: &DatabaseConnection, new: NewNotification) -> AppRe
     txn.commit().await?;
     Ok(Some(notification.id))
 }
+
+/// One notification by id (for pushing it to the receiver's sockets).
+pub async fn find(db: &DatabaseConnection, id: i64) -> AppResult<Option<Notification>> {
+    Ok(entity::Entity::find_by_id(id).one(db).await?)
+}

@@ -1,0 +1,63 @@
+//! Pushes new notifications to the receiver's live sockets, on whichever instance they are connected.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use super::hub::{Hub, Target, frame};
+use crate::bus::{DomainEvent, Subscriber};
+use crate::modules::notifications::service as notifications;
+
+pub struct NotificationPusher {
+    pub db: DatabaseConnection,
+    pub hub: Arc<Hub>,
+}
+
+#[async_trait]
+impl Subscriber for NotificationPusher {
+    fn name(&self) -> &'static str {
+        "chat.notification_pusher"
+    }
+
+    async fn handle(&self, event: &DomainEvent) -> anyhow::Result<()> {
+        let DomainEvent::NotificationCreated {
+            notification_id,
+            user_id,
+        } = event
+        else {
+            return Ok(());
+        };
+        let Some(n) = notifications::find(&self.db, *notification_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        else {
+            return Ok(());
+        };
+        let data = json!({
+            "id": n.id,
+            "type": n.kind,
+            "level": n.level,
+            "title": n.title,
+            "content": n.content.unwrap_or_default(),
+            "created_at": n.created_at,
+        });
+        // A socket that misses it still finds it in the notification list.
+        self.hub
+            .send(
+                Target::Users(vec![*user_id]),
+                &frame("notification", 0, data),
+            )
+            .await;
+        Ok(())
+    }
+}
+
+/// Bus subscribers of this module (called from `app::build_state`).
+pub fn register_subscribers(state: &crate::state::AppState) {
+    state.bus.subscribe(Arc::new(NotificationPusher {
+        db: state.db.clone(),
+        hub: state.realtime.clone(),
+    }));
+}
