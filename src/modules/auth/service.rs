@@ -99,6 +99,8 @@ pub async fn register_user(state: &AppState, reg: Registration) -> AppResult<Use
             password_hash,
             email,
             phone,
+            avatar: String::new(),
+            status: crate::modules::users::entity::STATUS_ACTIVE,
         },
     )
     .await

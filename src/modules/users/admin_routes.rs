@@ -71,7 +71,7 @@ pub async fn create_user(
     state: web::Data<AppState>,
     ValidatedJson(body): ValidatedJson<AdminCreateUserRequest>,
 ) -> ApiResult {
-    let new = service::AdminNewUser {
+    let new = service::NewUser {
         username: body.username.trim().to_owned(),
         password_hash: state.passwords.hash(&body.password).await?,
         email: normalize_email(&body.email)?,
@@ -79,7 +79,7 @@ pub async fn create_user(
         avatar: body.avatar,
         status: body.status,
     };
-    let user = service::admin_create(&state.db, &state.bus, new).await?;
+    let user = service::register(&state.db, &state.bus, new).await?;
     ok("创建成功", UserView::from(&user))
 }
 

@@ -79,9 +79,12 @@ pub struct NewUser {
     pub password_hash: String,
     pub email: Option<String>,
     pub phone: String,
+    pub avatar: String,
+    /// 1 active; the console may create a disabled (0) account.
+    pub status: i32,
 }
 
-/// Creates an active user and announces it, in one transaction.
+/// Creates a user (by registration or from the console) and announces it, in one transaction.
 ///
 /// # Errors
 /// 400 `用户名已存在` when the name is taken (also by a deleted account), 409 when the email is.
@@ -102,9 +105,9 @@ pub async fn register(db: &DatabaseConnection, bus: &EventBus, new: NewUser) -> 
         password: Set(new.password_hash),
         email: Set(new.email),
         phone: Set(new.phone),
-        avatar: Set(String::new()),
+        avatar: Set(new.avatar),
         balance: Set(0),
-        status: Set(STATUS_ACTIVE),
+        status: Set(new.status),
         is_admin: Set(false),
         tokens_valid_after: Set(0),
         created_at: Set(now),
@@ -347,69 +350,6 @@ pub async fn admin_list(
         .all(db)
         .await?;
     Ok((rows, total))
-}
-
-pub struct AdminNewUser {
-    pub username: String,
-    pub password_hash: String,
-    pub email: Option<String>,
-    pub phone: String,
-    pub avatar: String,
-    pub status: i32,
-}
-
-/// Creates a user from the console (status may be 0), announcing it like a registration.
-pub async fn admin_create(
-    db: &DatabaseConnection,
-    bus: &EventBus,
-    new: AdminNewUser,
-) -> AppResult<User> {
-    let taken = Users::find()
-        .filter(entity::Column::Username.eq(&new.username))
-        .one(db)
-        .await?
-        .is_some();
-    if taken {
-        return Err(AppError::bad_request(MSG_USERNAME_TAKEN));
-    }
-    ensure_email_free(db, new.email.as_deref(), None).await?;
-    let now = Utc::now();
-    let txn = db.begin().await?;
-    let user = entity::ActiveModel {
-        username: Set(new.username),
-        password: Set(new.password_hash),
-        email: Set(new.email),
-        phone: Set(new.phone),
-        avatar: Set(new.avatar),
-        balance: Set(0),
-        status: Set(new.status),
-        is_admin: Set(false),
-        tokens_valid_after: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        deleted_at: Set(None),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::bad_request(MSG_USERNAME_TAKEN)
-        } else {
-            e.into()
-        }
-    })?;
-    EventBus::record(
-        &txn,
-        &DomainEvent::UserRegistered {
-            user_id: user.id,
-            username: user.username.clone(),
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    bus.notify();
-    Ok(user)
 }
 
 pub struct AdminUserChange {
