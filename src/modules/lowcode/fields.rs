@@ -26,9 +26,9 @@ impl FieldKind {
     fn parse(raw: &str) -> Option<Self> {
         let k = raw.trim().to_ascii_lowercase().replace(['-', '_'], "");
         Some(match k.as_str() {
-            "text" | "input" | "string" => Self::Text,
+            "text" | "input" | "string" | "password" => Self::Text,
             "textarea" => Self::Textarea,
-            "number" | "inputnumber" => Self::Number,
+            "number" | "inputnumber" | "rate" | "slider" => Self::Number,
             "select" => Self::Select,
             "radio" => Self::Radio,
             "checkbox" => Self::Checkbox,
