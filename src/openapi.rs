@@ -7,7 +7,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::modules::{
-    auth, counselors, files, health, notifications, orders, payments, rbac, stats, system, users,
+    auth, counselors, files, health, lowcode, notifications, orders, payments, rbac, stats, system,
+    users,
 };
 
 struct BearerAuth;
@@ -153,8 +154,22 @@ pub struct UserApiDoc;
         stats::routes::order_trend,
         files::admin_routes::upload_image,
         files::admin_routes::upload_file,
+        lowcode::routes::list_forms,
+        lowcode::routes::save_form,
+        lowcode::routes::get_form,
+        lowcode::routes::update_form,
+        lowcode::routes::delete_form,
+        lowcode::routes::list_data,
+        lowcode::routes::submit,
+        lowcode::routes::delete_data,
+        lowcode::routes::list_pages,
+        lowcode::routes::save_page,
+        lowcode::routes::get_page,
+        lowcode::routes::update_page,
+        lowcode::routes::delete_page,
+        lowcode::routes::preview_page,
     ),
-    components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest, orders::dto::UpdateStatusRequest)),
+    components(schemas(auth::dto::LoginRequest, auth::dto::AdminPasswordRequest, orders::dto::UpdateStatusRequest, lowcode::dto::FormView, lowcode::dto::PageView, lowcode::dto::FormDataView)),
     modifiers(&BearerAuth)
 )]
 pub struct AdminApiDoc;

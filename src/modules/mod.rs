@@ -7,6 +7,7 @@ pub mod demo;
 pub mod files;
 pub mod finance;
 pub mod health;
+pub mod lowcode;
 pub mod notifications;
 pub mod orders;
 pub mod payments;

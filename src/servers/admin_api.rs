@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
 use crate::modules::{
-    auth, chat, counselors, files, finance, health, orders, rbac, stats, system, users,
+    auth, chat, counselors, files, finance, health, lowcode, orders, rbac, stats, system, users,
 };
 use crate::openapi::{self, AdminApiDoc};
 use crate::state::AppState;
@@ -36,7 +36,8 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
                     .configure(system::admin_routes)
                     .configure(users::admin_routes::admin_routes)
                     .configure(stats::admin_routes)
-                    .configure(files::admin_routes::admin_routes),
+                    .configure(files::admin_routes::admin_routes)
+                    .configure(lowcode::admin_routes),
             );
     }
 }

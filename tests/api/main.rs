@@ -16,6 +16,7 @@ mod counselors;
 mod fake_provider;
 mod files;
 mod helpers;
+mod lowcode;
 mod notifications;
 mod orders;
 mod payments;
