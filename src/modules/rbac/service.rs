@@ -604,6 +604,32 @@ pub async fn permission_tree(db: &DatabaseConnection) -> AppResult<Vec<Permissio
 const PERMISSION_TYPES: &[&str] = &["menu", "button", "api"];
 
 /// Refuses a parent that does not exist, or that is `id` itself or one of its descendants.
+/// `parents` maps every node to its parent (0 for a root); `noun` names the node in the message.
+fn check_tree_parent(
+    parents: &HashMap<i64, i64>,
+    id: Option<i64>,
+    parent: i64,
+    noun: &str,
+) -> AppResult<()> {
+    if Some(parent) == id {
+        return Err(AppError::bad_request(format!("上级{noun}不能是自己")));
+    }
+    if !parents.contains_key(&parent) {
+        return Err(AppError::bad_request(format!("上级{noun}不存在")));
+    }
+    let mut cursor = parent;
+    for _ in 0..64 {
+        if Some(cursor) == id {
+            return Err(AppError::bad_request(format!("上级{noun}不能是自己的下级")));
+        }
+        match parents.get(&cursor) {
+            Some(&p) if p != 0 => cursor = p,
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
 async fn check_permission_parent<C: ConnectionTrait>(
     db: &C,
     id: Option<i64>,
@@ -612,29 +638,13 @@ async fn check_permission_parent<C: ConnectionTrait>(
     if parent == 0 {
         return Ok(());
     }
-    if Some(parent) == id {
-        return Err(AppError::bad_request("上级权限不能是自己"));
-    }
-    let all: HashMap<i64, i64> = permission::Entity::find()
+    let parents: HashMap<i64, i64> = permission::Entity::find()
         .all(db)
         .await?
         .into_iter()
         .map(|p| (p.id, p.parent_id))
         .collect();
-    if !all.contains_key(&parent) {
-        return Err(AppError::bad_request("上级权限不存在"));
-    }
-    let mut cursor = parent;
-    for _ in 0..64 {
-        if Some(cursor) == id {
-            return Err(AppError::bad_request("上级权限不能是自己的下级"));
-        }
-        match all.get(&cursor) {
-            Some(&p) if p != 0 => cursor = p,
-            _ => break,
-        }
-    }
-    Ok(())
+    check_tree_parent(&parents, id, parent, "权限")
 }
 
 pub async fn save_permission(
@@ -770,30 +780,16 @@ async fn check_menu_parent<C: ConnectionTrait>(
     id: Option<i64>,
     parent: Option<i64>,
 ) -> AppResult<()> {
-    let Some(parent) = parent else { return Ok(()) };
-    if Some(parent) == id {
-        return Err(AppError::bad_request("上级菜单不能是自己"));
-    }
-    let all: HashMap<i64, Option<i64>> = menu::Entity::find()
+    let Some(parent) = parent.filter(|p| *p != 0) else {
+        return Ok(());
+    };
+    let parents: HashMap<i64, i64> = menu::Entity::find()
         .all(db)
         .await?
         .into_iter()
-        .map(|m| (m.id, m.parent_id))
+        .map(|m| (m.id, m.parent_id.unwrap_or(0)))
         .collect();
-    if !all.contains_key(&parent) {
-        return Err(AppError::bad_request("上级菜单不存在"));
-    }
-    let mut cursor = parent;
-    for _ in 0..64 {
-        if Some(cursor) == id {
-            return Err(AppError::bad_request("上级菜单不能是自己的下级"));
-        }
-        match all.get(&cursor) {
-            Some(Some(p)) if *p != 0 => cursor = *p,
-            _ => break,
-        }
-    }
-    Ok(())
+    check_tree_parent(&parents, id, parent, "菜单")
 }
 
 pub async fn save_menu(
@@ -1287,6 +1283,23 @@ pub async fn reset_admin_password(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parent_must_exist_and_must_not_be_the_node_or_below_it() {
+        // 1 → 2 → 3 (3's parent is 2, 2's parent is 1, 1 is a root)
+        let parents: HashMap<i64, i64> = [(1, 0), (2, 1), (3, 2)].into_iter().collect();
+        assert!(check_tree_parent(&parents, Some(3), 1, "菜单").is_ok());
+        assert!(check_tree_parent(&parents, None, 3, "菜单").is_ok());
+        assert!(check_tree_parent(&parents, Some(2), 2, "菜单").is_err());
+        assert!(
+            check_tree_parent(&parents, Some(1), 3, "菜单").is_err(),
+            "a descendant"
+        );
+        assert!(
+            check_tree_parent(&parents, Some(1), 9, "菜单").is_err(),
+            "missing"
+        );
+    }
 
     #[test]
     fn super_admins_also_carry_the_client_admin_role() {
