@@ -105,6 +105,9 @@ pub enum DomainEvent {
         user_id: i64,
         approved: bool,
         counselor_id: Option<i64>,
+        /// When this review happened (ms): a re-application is reviewed again, so this tells reviews apart.
+        #[serde(default)]
+        reviewed_at_ms: i64,
     },
     ReviewCreated {
         review_id: i64,

@@ -396,6 +396,7 @@ pub async fn review(
             user_id: app.user_id,
             approved,
             counselor_id,
+            reviewed_at_ms: now.timestamp_millis(),
         },
     )
     .await?;
@@ -405,15 +406,4 @@ pub async fn review(
     }
     state.bus.notify();
     Ok(counselor_id)
-}
-
-/// When the application `id` was last reviewed, for notification dedupe keys.
-pub async fn reviewed_at_millis<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<i64>> {
-    let at: Option<Option<chrono::DateTime<Utc>>> = application::Entity::find_by_id(id)
-        .select_only()
-        .column(application::Column::ReviewedAt)
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(at.flatten().map(|t| t.timestamp_millis()))
 }

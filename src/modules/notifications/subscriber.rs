@@ -23,8 +23,6 @@ fn yuan(fen: i64) -> String {
 pub struct Context {
     /// The user account of the counselor the event is about, when it has one.
     pub counselor_user_id: Option<i64>,
-    /// When the application of an `ApplicationReviewed` was reviewed (ms), telling reviews apart.
-    pub reviewed_at_ms: Option<i64>,
 }
 
 /// The notifications an event produces (pure: the wording and the dedupe keys).
@@ -106,6 +104,7 @@ pub fn notifications_for(event: &DomainEvent, ctx: Context) -> Vec<NewNotificati
             user_id,
             approved,
             counselor_id,
+            reviewed_at_ms,
         } => out.push(NewNotification {
             user_id: *user_id,
             kind: "system",
@@ -121,10 +120,7 @@ pub fn notifications_for(event: &DomainEvent, ctx: Context) -> Vec<NewNotificati
                 "很抱歉，您的咨询师入驻申请未通过审核，可修改后重新提交".into()
             },
             extra_data: json!({ "application_id": application_id, "approved": approved, "counselor_id": counselor_id }),
-            dedupe_key: format!(
-                "application_reviewed:{application_id}:{}",
-                ctx.reviewed_at_ms.unwrap_or_default()
-            ),
+            dedupe_key: format!("application_reviewed:{application_id}:{reviewed_at_ms}"),
         }),
         DomainEvent::WalletChanged {
             user_id,
@@ -253,10 +249,6 @@ impl Subscriber for NotificationSubscriber {
                 .await?
                 .and_then(|c| c.user_id);
         }
-        if let DomainEvent::ApplicationReviewed { application_id, .. } = event {
-            ctx.reviewed_at_ms =
-                counselors::applications::reviewed_at_millis(&self.db, *application_id).await?;
-        }
         for new in notifications_for(event, ctx) {
             service::create_once(&self.db, new).await?;
         }
@@ -282,7 +274,6 @@ mod tests {
             &event,
             Context {
                 counselor_user_id: Some(9),
-                ..Default::default()
             },
         );
         assert_eq!(with.len(), 2);
