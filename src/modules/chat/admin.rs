@@ -347,17 +347,24 @@ async fn online_users(state: web::Data<AppState>) -> ApiResult {
 async fn online_users_detailed(state: web::Data<AppState>) -> ApiResult {
     let (ids, rows) = online(&state).await?;
     let counselor_users: std::collections::HashSet<i64> = counselors_by_user(&state, &ids).await?;
+    // Each online user's active session, from one query.
+    let mut active_of: HashMap<i64, i64> = HashMap::new();
+    for s in session::Entity::find()
+        .filter(session::Column::Status.eq(chat::status::ACTIVE))
+        .filter(
+            Condition::any()
+                .add(session::Column::UserId.is_in(ids.iter().copied()))
+                .add(session::Column::CounselorUserId.is_in(ids.iter().copied())),
+        )
+        .all(&state.db)
+        .await?
+    {
+        active_of.insert(s.user_id, s.id);
+        active_of.insert(s.counselor_user_id, s.id);
+    }
     let mut list = Vec::with_capacity(rows.len());
     for u in &rows {
-        let active = session::Entity::find()
-            .filter(session::Column::Status.eq(chat::status::ACTIVE))
-            .filter(
-                Condition::any()
-                    .add(session::Column::UserId.eq(u.id))
-                    .add(session::Column::CounselorUserId.eq(u.id)),
-            )
-            .one(&state.db)
-            .await?;
+        let active = active_of.get(&u.id).copied();
         let since = state
             .realtime
             .local_connections_of(u.id)
@@ -369,7 +376,7 @@ async fn online_users_detailed(state: web::Data<AppState>) -> ApiResult {
             "username": u.username,
             "role": if counselor_users.contains(&u.id) { "counselor" } else { "user" },
             "online_time": since.map(|t| t.to_rfc3339()).unwrap_or_else(|| "在线".into()),
-            "session_id": active.map(|s| s.id),
+            "session_id": active,
             "is_muted": chat::is_muted(&state, u.id).await,
         }));
     }
@@ -380,16 +387,7 @@ async fn counselors_by_user(
     state: &AppState,
     user_ids: &[i64],
 ) -> Result<std::collections::HashSet<i64>, AppError> {
-    let mut set = std::collections::HashSet::new();
-    for id in user_ids {
-        if counselors::counselor_of_user(&state.db, *id)
-            .await?
-            .is_some()
-        {
-            set.insert(*id);
-        }
-    }
-    Ok(set)
+    counselors::counselor_user_ids(&state.db, user_ids).await
 }
 
 async fn online_statistics(state: web::Data<AppState>) -> ApiResult {

@@ -755,6 +755,23 @@ impl Subscriber for CounselorCacheInvalidator {
     }
 }
 
+/// Which of `user_ids` are counselors' accounts, in one query.
+pub async fn counselor_user_ids<C: ConnectionTrait>(
+    db: &C,
+    user_ids: &[i64],
+) -> AppResult<std::collections::HashSet<i64>> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(counselor::Entity::find()
+        .filter(counselor::Column::UserId.is_in(user_ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|c| c.user_id)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
