@@ -77,7 +77,10 @@ struct SessionFilter {
 }
 
 /// Session views with their user and counselor objects, loaded in two queries.
-async fn session_views(state: &AppState, rows: &[Session]) -> Result<Vec<SessionView>, AppError> {
+pub async fn session_views(
+    state: &AppState,
+    rows: &[Session],
+) -> Result<Vec<SessionView>, AppError> {
     let user_ids: Vec<i64> = rows.iter().map(|s| s.user_id).collect();
     let counselor_ids: Vec<i64> = rows.iter().map(|s| s.counselor_id).collect();
     let people: HashMap<i64, Value> = users::find_many(&state.db, &user_ids)

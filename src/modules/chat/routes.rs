@@ -261,15 +261,7 @@ async fn sessions(state: web::Data<AppState>, user: CurrentUser, page: Paginatio
         .limit(page.page_size)
         .all(&state.db)
         .await?;
-    let mut list = Vec::with_capacity(rows.len());
-    for s in &rows {
-        let (people, counselor) = parties(&state, s).await?;
-        list.push(SessionView::new(
-            s,
-            people.get(&s.user_id).cloned().unwrap_or(Value::Null),
-            counselor,
-        ));
-    }
+    let list = super::admin::session_views(&state, &rows).await?;
     ok("获取成功", json!({ "sessions": list, "total": total }))
 }
 
