@@ -141,10 +141,11 @@ async fn send(
     } else {
         body.content_type
     };
+    let (session, _) = chat::session_for(&state.db, user.0.id, session_id).await?;
     let (stored, _) = chat::send_message(
         &state,
         user.0.id,
-        session_id,
+        &chat::Parties::of(&session),
         NewMessage {
             content: body.content,
             content_type,

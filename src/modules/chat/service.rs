@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -15,7 +15,8 @@ use super::billing::bill;
 use super::entity::{billing, message, session};
 use super::hub::{Target, frame};
 use crate::bus::{DomainEvent, EventBus};
-use crate::error::{AppError, AppResult, is_unique_violation};
+use crate::db::statement;
+use crate::error::{AppError, AppResult, is_unique_violation, unique_or_internal};
 use crate::modules::counselors::service as counselors;
 use crate::modules::finance::service as finance;
 use crate::modules::orders::service as orders;
@@ -81,13 +82,7 @@ impl EndReason {
 }
 
 pub fn role_of(session: &Session, user_id: i64) -> Option<Role> {
-    if session.user_id == user_id {
-        Some(Role::User)
-    } else if session.counselor_user_id == user_id {
-        Some(Role::Counselor)
-    } else {
-        None
-    }
+    Parties::of(session).role_of(user_id)
 }
 
 pub async fn find_session<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<Session>> {
@@ -246,7 +241,7 @@ pub async fn activate(state: &AppState, session: &Session) -> AppResult<bool> {
 }
 
 pub fn participants(session: &Session) -> Target {
-    Target::Users(vec![session.user_id, session.counselor_user_id])
+    Parties::of(session).target()
 }
 
 fn mute_key(user_id: i64) -> String {
@@ -339,98 +334,226 @@ async fn find_by_client_id<C: ConnectionTrait>(
         .await?)
 }
 
+/// Who takes part in a session. It never changes while the session lives, so a socket keeps it instead of
+/// reading the session row for every frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parties {
+    pub session_id: i64,
+    pub user_id: i64,
+    pub counselor_user_id: i64,
+}
+
+impl Parties {
+    pub fn of(session: &Session) -> Self {
+        Self {
+            session_id: session.id,
+            user_id: session.user_id,
+            counselor_user_id: session.counselor_user_id,
+        }
+    }
+
+    pub fn role_of(&self, user_id: i64) -> Option<Role> {
+        if self.user_id == user_id {
+            Some(Role::User)
+        } else if self.counselor_user_id == user_id {
+            Some(Role::Counselor)
+        } else {
+            None
+        }
+    }
+
+    /// The other side of `user_id`.
+    pub fn other_than(&self, user_id: i64) -> i64 {
+        if self.user_id == user_id {
+            self.counselor_user_id
+        } else {
+            self.user_id
+        }
+    }
+
+    pub fn target(&self) -> Target {
+        Target::Users(vec![self.user_id, self.counselor_user_id])
+    }
+}
+
 /// Stores a message with the next `seq` of its session, then delivers it to both parties (the sender's
 /// own connections get it back as the acknowledgement). A resend with the same `client_msg_id` returns
 /// the stored message without storing or delivering it again; the flag says whether it is new.
 pub async fn send_message(
     state: &AppState,
     user_id: i64,
-    session_id: i64,
+    parties: &Parties,
     msg: NewMessage,
 ) -> AppResult<(Message, bool)> {
-    let (session, role) = session_for(&state.db, user_id, session_id).await?;
+    let role = parties
+        .role_of(user_id)
+        .ok_or_else(|| AppError::forbidden(MSG_NO_ACCESS))?;
     validate_message(state, &msg)?;
-    if let Some(client_id) = &msg.client_msg_id
-        && let Some(existing) = find_by_client_id(&state.db, session_id, user_id, client_id).await?
-    {
-        return Ok((existing, false));
-    }
-    if session.status != status::ACTIVE {
-        return Err(AppError::bad_request(MSG_NOT_ACTIVE));
-    }
     if is_muted(state, user_id).await {
-        return Err(AppError::forbidden(MSG_MUTED));
+        return resend_or(
+            state,
+            parties,
+            user_id,
+            &msg,
+            AppError::forbidden(MSG_MUTED),
+        )
+        .await;
     }
-    let stored = match store_message(state, &session, user_id, role, &msg).await {
-        Ok(m) => m,
-        Err(AppError::Conflict(_)) if msg.client_msg_id.is_some() => {
-            // A concurrent resend won the unique key: answer with its message.
-            let client_id = msg.client_msg_id.as_deref().unwrap_or_default();
-            let existing = find_by_client_id(&state.db, session_id, user_id, client_id)
-                .await?
-                .ok_or_else(|| AppError::conflict("消息重复"))?;
-            return Ok((existing, false));
+    // The happy path costs one statement; a resend shows up as the unique key's conflict, and a resend
+    // to a session that has since ended as "not active", so both look the stored message up only then.
+    let stored = match store_message(&state.db, parties.session_id, user_id, role, &msg).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            let not_active = AppError::bad_request(MSG_NOT_ACTIVE);
+            return resend_or(state, parties, user_id, &msg, not_active).await;
+        }
+        Err(AppError::Conflict(m)) => {
+            return resend_or(state, parties, user_id, &msg, AppError::Conflict(m)).await;
         }
         Err(e) => return Err(e),
     };
-    touch(state, session_id).await;
+    touch(state, parties.session_id).await;
     state
         .realtime
-        .send(participants(&session), &message_frame(&stored))
+        .send(parties.target(), &message_frame(&stored))
         .await;
     Ok((stored, true))
 }
 
-async fn store_message(
+/// The stored message this one resends, if any; otherwise `refusal`.
+async fn resend_or(
     state: &AppState,
-    session: &Session,
+    parties: &Parties,
     user_id: i64,
+    msg: &NewMessage,
+    refusal: AppError,
+) -> AppResult<(Message, bool)> {
+    if let Some(client_id) = &msg.client_msg_id
+        && let Some(existing) =
+            find_by_client_id(&state.db, parties.session_id, user_id, client_id).await?
+    {
+        return Ok((existing, false));
+    }
+    Err(refusal)
+}
+
+const INSERT_MESSAGE_COLUMNS: &str = "session_id, seq, sender_id, sender_type, content_type, content, \
+     file_url, client_msg_id, is_read, created_at";
+
+/// Allocates the next `seq` of an active session and stores the message: one statement on PostgreSQL,
+/// one short transaction elsewhere. The session row's update both allocates the seq and serializes the
+/// senders of one session. `None` when the session is not active.
+async fn store_message(
+    db: &DatabaseConnection,
+    session_id: i64,
+    sender_id: i64,
     role: Role,
     msg: &NewMessage,
-) -> AppResult<Message> {
-    use sea_orm::sea_query::ExprTrait;
+) -> AppResult<Option<Message>> {
+    let backend = db.get_database_backend();
     let now = Utc::now();
-    let txn = state.db.begin().await?;
-    // The row update both allocates the seq and serializes senders of one session.
-    let res = session::Entity::update_many()
-        .col_expr(
-            session::Column::LastSeq,
-            Expr::col(session::Column::LastSeq).add(1),
-        )
-        .col_expr(session::Column::UpdatedAt, Expr::value(now))
-        .filter(session::Column::Id.eq(session.id))
-        .filter(session::Column::Status.eq(status::ACTIVE))
-        .exec(&txn)
-        .await?;
-    if res.rows_affected != 1 {
-        return Err(AppError::bad_request(MSG_NOT_ACTIVE));
-    }
-    let seq = get_session(&txn, session.id).await?.last_seq;
-    let inserted = message::ActiveModel {
-        session_id: Set(session.id),
-        seq: Set(seq),
-        sender_id: Set(user_id),
-        sender_type: Set(role.as_str().to_owned()),
-        content_type: Set(msg.content_type.clone()),
-        content: Set(Some(msg.content.clone())),
-        file_url: Set(msg.file_url.clone()),
-        client_msg_id: Set(msg.client_msg_id.clone()),
-        is_read: Set(false),
-        read_time: Set(None),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::conflict("消息重复")
-        } else {
-            e.into()
+    let message_values = |seq: Option<i64>| -> Vec<sea_orm::Value> {
+        let mut values = vec![session_id.into()];
+        values.extend(seq.map(Into::into));
+        values.extend([
+            sender_id.into(),
+            role.as_str().into(),
+            msg.content_type.as_str().into(),
+            msg.content.as_str().into(),
+            msg.file_url.as_str().into(),
+            msg.client_msg_id.clone().into(),
+            false.into(),
+            now.into(),
+        ]);
+        values
+    };
+    let conflict = |e: sea_orm::DbErr| unique_or_internal(e, "消息重复");
+    let (id, seq) = match backend {
+        DatabaseBackend::Postgres => {
+            let sql = format!(
+                "WITH s AS (UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ? \
+                 WHERE id = ? AND status = ? RETURNING last_seq) \
+                 INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) \
+                 SELECT ?, s.last_seq, ?, ?, ?, ?, ?, ?, ?, ? FROM s RETURNING id, seq"
+            );
+            let mut values = vec![now.into(), session_id.into(), status::ACTIVE.into()];
+            values.extend(message_values(None));
+            let Some(row) = db
+                .query_one_raw(statement(backend, &sql, values))
+                .await
+                .map_err(conflict)?
+            else {
+                return Ok(None);
+            };
+            (
+                row.try_get::<i64>("", "id")?,
+                row.try_get::<i64>("", "seq")?,
+            )
         }
-    })?;
-    txn.commit().await?;
-    Ok(inserted)
+        DatabaseBackend::MySql => {
+            let txn = db.begin().await?;
+            // LAST_INSERT_ID(expr) hands the new seq back in the reply to the UPDATE itself.
+            let bumped = txn
+                .execute_raw(statement(
+                    backend,
+                    "UPDATE chat_sessions SET last_seq = LAST_INSERT_ID(last_seq + 1), updated_at = ? \
+                     WHERE id = ? AND status = ?",
+                    vec![now.into(), session_id.into(), status::ACTIVE.into()],
+                ))
+                .await?;
+            if bumped.rows_affected() != 1 {
+                return Ok(None);
+            }
+            let seq = bumped.last_insert_id() as i64;
+            let sql = format!(
+                "INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            );
+            let inserted = txn
+                .execute_raw(statement(backend, &sql, message_values(Some(seq))))
+                .await
+                .map_err(conflict)?;
+            txn.commit().await?;
+            (inserted.last_insert_id() as i64, seq)
+        }
+        _ => {
+            let txn = db.begin().await?;
+            let Some(row) = txn
+                .query_one_raw(statement(
+                    backend,
+                    "UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ? \
+                     WHERE id = ? AND status = ? RETURNING last_seq",
+                    vec![now.into(), session_id.into(), status::ACTIVE.into()],
+                ))
+                .await?
+            else {
+                return Ok(None);
+            };
+            let seq = row.try_get::<i64>("", "last_seq")?;
+            let sql = format!(
+                "INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            );
+            let inserted = txn
+                .execute_raw(statement(backend, &sql, message_values(Some(seq))))
+                .await
+                .map_err(conflict)?;
+            txn.commit().await?;
+            (inserted.last_insert_id() as i64, seq)
+        }
+    };
+    Ok(Some(Message {
+        id,
+        session_id,
+        seq,
+        sender_id,
+        sender_type: role.as_str().to_owned(),
+        content_type: msg.content_type.clone(),
+        content: Some(msg.content.clone()),
+        file_url: msg.file_url.clone(),
+        client_msg_id: msg.client_msg_id.clone(),
+        is_read: false,
+        read_time: None,
+        created_at: now,
+    }))
 }
 
 /// The `message` frame: the original's `data` fields plus `seq` and `client_msg_id`, mirrored under

@@ -90,7 +90,7 @@ async fn ws_chat(
     if chat::role_of(&session, who.id).is_none() {
         return Ok(refuse(StatusCode::FORBIDDEN, "无权加入此会话"));
     }
-    upgrade(state, &req, body, who, Some(session_id), None)
+    upgrade(state, &req, body, who, Some(session), None)
 }
 
 async fn ws_counselor(
@@ -132,7 +132,7 @@ fn upgrade(
     req: &HttpRequest,
     body: web::Payload,
     who: Principal,
-    session_id: Option<i64>,
+    path_session: Option<Session>,
     welcome: Option<Value>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(req, body)?;
@@ -145,7 +145,7 @@ fn upgrade(
             .realtime
             .register(
                 who.id,
-                session_id,
+                path_session.as_ref().map(|s| s.id),
                 who.jti.clone(),
                 Duration::from_secs(who.remaining_secs),
             )
@@ -154,10 +154,11 @@ fn upgrade(
             state,
             user_id: who.id,
             id: reg.id,
-            session: session_id,
+            session: path_session.as_ref().map(|s| s.id),
+            joined: None,
             ws: session,
         };
-        conn.run(stream, reg, welcome).await;
+        conn.run(stream, reg, path_session, welcome).await;
     });
     Ok(response)
 }
@@ -169,6 +170,8 @@ struct Conn {
     id: u64,
     /// The session this socket speaks for when a frame names none.
     session: Option<i64>,
+    /// The parties of the session it joined last, so frames for it need no session read.
+    joined: Option<chat::Parties>,
     ws: actix_ws::Session,
 }
 
@@ -197,6 +200,7 @@ impl Conn {
         &mut self,
         mut stream: actix_ws::AggregatedMessageStream,
         mut reg: Registration,
+        path_session: Option<Session>,
         welcome: Option<Value>,
     ) {
         let settings = self.state.settings.chat.clone();
@@ -209,8 +213,8 @@ impl Conn {
         if let Some(welcome) = welcome {
             self.send(&welcome).await;
         }
-        if let Some(session_id) = self.session {
-            self.join(session_id).await;
+        if let Some(session) = path_session {
+            Box::pin(self.join_loaded(session)).await;
         }
         loop {
             tokio::select! {
@@ -220,7 +224,7 @@ impl Conn {
                 }
                 out = reg.rx.recv() => match out {
                     Some(Outbound::Frame(text)) => {
-                        let sent = tokio::time::timeout(WRITE_TIMEOUT, self.ws.text(text.to_string())).await;
+                        let sent = tokio::time::timeout(WRITE_TIMEOUT, self.ws.text(text)).await;
                         if !matches!(sent, Ok(Ok(()))) {
                             break;
                         }
@@ -245,7 +249,8 @@ impl Conn {
                 msg = stream.next() => {
                     last_seen = Instant::now();
                     match msg {
-                        Some(Ok(AggregatedMessage::Text(text))) => self.on_text(&text).await,
+                        // Boxed: the frame handlers' futures are large, and an idle socket should not carry them.
+                        Some(Ok(AggregatedMessage::Text(text))) => Box::pin(self.on_text(&text)).await,
                         Some(Ok(AggregatedMessage::Binary(_))) => {
                             self.send(&error_frame("不支持二进制消息")).await;
                         }
@@ -357,15 +362,33 @@ impl Conn {
         }
     }
 
+    /// The parties of a session this user takes part in (known without a read for the joined one),
+    /// else an `error` frame.
+    async fn parties(&mut self, session_id: Option<i64>) -> Option<chat::Parties> {
+        if let Some(joined) = self.joined
+            && session_id == Some(joined.session_id)
+        {
+            return Some(joined);
+        }
+        let session = self.participant_session(session_id).await?;
+        Some(chat::Parties::of(&session))
+    }
+
     async fn join(&mut self, session_id: i64) {
-        let Some(session) = self.participant_session(Some(session_id)).await else {
-            return;
-        };
+        if let Some(session) = self.participant_session(Some(session_id)).await {
+            self.join_loaded(session).await;
+        }
+    }
+
+    /// Attaches the socket to a session it takes part in.
+    async fn join_loaded(&mut self, session: Session) {
+        let session_id = session.id;
         if session.status != status::WAITING && session.status != status::ACTIVE {
             self.send(&error_frame(chat::MSG_ENDED)).await;
             return;
         }
         self.session = Some(session_id);
+        self.joined = Some(chat::Parties::of(&session));
         self.state.realtime.set_session(self.id, session_id);
         self.mark_present().await;
         let reply = frame(
@@ -395,8 +418,7 @@ impl Conn {
     }
 
     async fn on_message(&mut self, session_id: Option<i64>, data: &Value) {
-        let Some(session_id) = session_id else {
-            self.send(&error_frame(chat::MSG_SESSION_NOT_FOUND)).await;
+        let Some(parties) = self.parties(session_id).await else {
             return;
         };
         let text = |key: &str| {
@@ -422,7 +444,7 @@ impl Conn {
             file_url: text("file_url"),
             client_msg_id,
         };
-        match chat::send_message(&self.state, self.user_id, session_id, msg).await {
+        match chat::send_message(&self.state, self.user_id, &parties, msg).await {
             // A fresh message reached every connection of both parties, this one included (the ack).
             Ok((_, true)) => {}
             Ok((stored, false)) => {
@@ -448,19 +470,16 @@ impl Conn {
     }
 
     async fn on_typing(&mut self, kind: &str, session_id: Option<i64>) {
-        let Some(id) = session_id else { return };
-        let Ok(Some(session)) = chat::find_session(&self.state.db, id).await else {
+        let Some(parties) = self.parties(session_id).await else {
             return;
         };
-        let other = match chat::role_of(&session, self.user_id) {
-            Some(chat::Role::User) => session.counselor_user_id,
-            Some(chat::Role::Counselor) => session.user_id,
-            None => return,
-        };
-        let relay = frame(kind, id, json!({ "user_id": self.user_id }));
+        let relay = frame(kind, parties.session_id, json!({ "user_id": self.user_id }));
         self.state
             .realtime
-            .send(Target::Users(vec![other]), &relay)
+            .send(
+                Target::Users(vec![parties.other_than(self.user_id)]),
+                &relay,
+            )
             .await;
     }
 

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, Statement, Value};
 
 use super::dto::{DashboardStats, RankingRow, Trend};
+use crate::db::statement;
 use crate::error::{AppError, AppResult};
 use crate::money::to_yuan;
 use crate::state::AppState;
@@ -37,26 +38,6 @@ fn first_of_month(day: NaiveDate) -> NaiveDate {
 fn add_months(day: NaiveDate, months: i32) -> NaiveDate {
     let total = day.year() * 12 + day.month0() as i32 + months;
     NaiveDate::from_ymd_opt(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1).unwrap_or(day)
-}
-
-/// `?` placeholders become `$n` on PostgreSQL.
-fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DatabaseBackend::Postgres {
-        let mut out = String::with_capacity(sql.len() + 8);
-        let mut n = 0;
-        for c in sql.chars() {
-            if c == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    } else {
-        sql.to_owned()
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// `SUM(expr)` as a 64-bit integer on every backend (MySQL and PostgreSQL return decimals otherwise).
