@@ -115,6 +115,10 @@ impl Presence for MemoryPresence {
     }
 }
 
+/// Payloads a subscriber may fall behind by before it loses some: a burst of chat traffic queues here
+/// while the hub's listener hands frames to sockets.
+const PUBSUB_CAPACITY: usize = 16 * 1024;
+
 pub struct MemoryPubSub {
     channels: DashMap<String, broadcast::Sender<String>>,
 }
@@ -131,7 +135,7 @@ impl MemoryPubSub {
     fn sender(&self, channel: &str) -> broadcast::Sender<String> {
         self.channels
             .entry(channel.to_owned())
-            .or_insert_with(|| broadcast::channel(1024).0)
+            .or_insert_with(|| broadcast::channel(PUBSUB_CAPACITY).0)
             .clone()
     }
 }
@@ -147,7 +151,13 @@ impl PubSub for MemoryPubSub {
     async fn subscribe(&self, channel: &str) -> anyhow::Result<BoxStream<'static, String>> {
         let receiver = self.sender(channel).subscribe();
         Ok(BroadcastStream::new(receiver)
-            .filter_map(|item| async move { item.ok() })
+            .filter_map(|item| async move {
+                item.map_err(|lagged| {
+                    // Pub/sub is fire-and-forget like Redis's, but a loss must not go unnoticed.
+                    tracing::warn!(error = %lagged, "in-memory pub/sub subscriber fell behind");
+                })
+                .ok()
+            })
             .boxed())
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use futures_util::StreamExt;
@@ -30,13 +31,13 @@ pub enum Target {
     All,
 }
 
-/// What to do with the target's connections.
+/// What to do with the target's connections. On the wire a frame delivery is this header as one JSON line,
+/// then the frame text as it is, so a frame is neither escaped nor parsed on its way through pub/sub.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Delivery {
     Frame {
         target: Target,
-        frame: String,
     },
     /// Close the connections (and revoke the tokens they were opened with).
     Kick {
@@ -48,7 +49,8 @@ enum Delivery {
 /// What a connection task receives.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    Frame(Arc<str>),
+    /// Shared by every connection it goes to: cloning it copies no text.
+    Frame(ByteString),
     Close(String),
 }
 
@@ -175,33 +177,47 @@ impl Hub {
 
     /// Sends `frame` to every connection of the target, on every instance.
     pub async fn send(&self, target: Target, frame: &Value) {
-        self.publish(&Delivery::Frame {
-            target,
-            frame: frame.to_string(),
-        })
-        .await;
+        self.publish(&Delivery::Frame { target }, Some(&frame.to_string()))
+            .await;
     }
 
     /// Closes every connection of `user_id` on every instance and revokes their tokens.
     pub async fn kick(&self, user_id: i64, reason: &str) {
-        self.publish(&Delivery::Kick {
+        let kick = Delivery::Kick {
             target: Target::Users(vec![user_id]),
             reason: reason.to_owned(),
-        })
-        .await;
+        };
+        self.publish(&kick, None).await;
     }
 
-    async fn publish(&self, delivery: &Delivery) {
-        let payload = match serde_json::to_string(delivery) {
+    async fn publish(&self, delivery: &Delivery, frame: Option<&str>) {
+        let mut payload = match serde_json::to_string(delivery) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "unserializable delivery");
                 return;
             }
         };
+        if let Some(frame) = frame {
+            payload.push('\n');
+            payload.push_str(frame);
+        }
         if let Err(e) = self.pubsub.publish(CHANNEL, &payload).await {
             tracing::warn!(error.cause_chain = ?e, "delivery publish failed; delivering locally only");
-            self.deliver_local(delivery).await;
+            self.deliver_payload(payload).await;
+        }
+    }
+
+    /// Delivers a payload as `publish` wrote it.
+    async fn deliver_payload(&self, mut payload: String) {
+        let frame = payload.find('\n').map(|at| {
+            let frame = payload.split_off(at + 1);
+            payload.pop();
+            ByteString::from(frame)
+        });
+        match serde_json::from_str::<Delivery>(&payload) {
+            Ok(delivery) => self.deliver_local(&delivery, frame).await,
+            Err(e) => tracing::warn!(error = %e, "unreadable delivery"),
         }
     }
 
@@ -216,10 +232,7 @@ impl Hub {
                 _ = shutdown.changed() => return Ok(()),
                 next = stream.next() => {
                     let Some(payload) = next else { return Ok(()) };
-                    match serde_json::from_str::<Delivery>(&payload) {
-                        Ok(delivery) => self.deliver_local(&delivery).await,
-                        Err(e) => tracing::warn!(error = %e, "unreadable delivery"),
-                    }
+                    self.deliver_payload(payload).await;
                 }
             }
         }
@@ -236,10 +249,13 @@ impl Hub {
         }
     }
 
-    async fn deliver_local(&self, delivery: &Delivery) {
+    async fn deliver_local(&self, delivery: &Delivery, frame: Option<ByteString>) {
         match delivery {
-            Delivery::Frame { target, frame } => {
-                let frame: Arc<str> = Arc::from(frame.as_str());
+            Delivery::Frame { target } => {
+                let Some(frame) = frame else {
+                    tracing::warn!("frame delivery without a frame");
+                    return;
+                };
                 for id in self.local_ids(target) {
                     self.push(id, Outbound::Frame(frame.clone()));
                 }
@@ -350,7 +366,7 @@ mod tests {
         let killed = reg.kill.clone();
         let waiter = tokio::spawn(async move { killed.notified().await });
         for _ in 0..3 {
-            hub.push(reg.id, Outbound::Frame(Arc::from("x")));
+            hub.push(reg.id, Outbound::Frame(ByteString::from_static("x")));
         }
         tokio::time::timeout(Duration::from_secs(1), waiter)
             .await
