@@ -29,7 +29,7 @@ fi
 export CARGO_TARGET_DIR
 MYCHAT_BIN="${MYCHAT_BIN:-$CARGO_TARGET_DIR/release/mychat}"
 LOAD="$BENCH/ws-load/target/release/ws-load"
-USER_PORT=28080 ADMIN_PORT=28081 WS_PORT=28082 NODE_PORT=28090
+USER_PORT=28080 ADMIN_PORT=28081 WS_PORT=28082 NODE_PORT=28090 FLOOR_PORT=28095
 ADMIN_PASSWORD="wsbench-admin-1"
 WORK="$(mktemp -d /tmp/wsbench.XXXXXX)"
 DB="wsbench_$(date +%s)"
@@ -38,9 +38,10 @@ RESULTS="$WORK/results.txt"
 echo "work dir: $WORK"
 LOAD_START="$(cut -d" " -f1-3 /proc/loadavg)"
 
-MYCHAT_PID="" NODE_PID=""
+MYCHAT_PID="" NODE_PID="" FLOOR_PID=""
 cleanup() {
   [[ -n "$MYCHAT_PID" ]] && kill "$MYCHAT_PID" 2>/dev/null || true
+  [[ -n "$FLOOR_PID" ]] && kill "$FLOOR_PID" 2>/dev/null || true
   [[ -n "$NODE_PID" ]] && kill "$NODE_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -49,6 +50,8 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   (cd "$ROOT" && cargo build --release --bin mychat)
 fi
 (cd "$BENCH/ws-load" && CARGO_TARGET_DIR="$BENCH/ws-load/target" cargo build --release)
+(cd "$BENCH/ws-floor" && CARGO_TARGET_DIR="$BENCH/ws-floor/target" cargo build --release)
+FLOOR_BIN="$BENCH/ws-floor/target/release/ws-floor"
 [[ -d "$BENCH/peer-node/node_modules/ws" ]] || (cd "$BENCH/peer-node" && npm ci --no-audit --no-fund)
 
 wait_port() {
@@ -61,7 +64,7 @@ wait_port() {
 }
 
 start_mychat() {
-  env DATABASE_URL="$PG_URL/$DB" MYCHAT_DATA_DIR="$WORK/data" \
+  env DATABASE_URL="$PG_URL/$DB?sslmode=disable" MYCHAT_DATA_DIR="$WORK/data" \
     MYCHAT_USER_PORT=$USER_PORT MYCHAT_ADMIN_PORT=$ADMIN_PORT MYCHAT_WS_PORT=$WS_PORT \
     MYCHAT_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
     MYCHAT__AUTH__LOGIN_RATE_PER_IP_PER_MINUTE=100000000 \
@@ -130,6 +133,17 @@ bench_server node "ws://127.0.0.1:$NODE_PORT" "http://127.0.0.1:$NODE_PORT/broad
   "$WORK/node/tokens.txt" "$WORK/node/pairs.txt" "$NODE_PID"
 stop_node
 
+# The bare actix-ws floor (bench/ws-floor): idle memory and fan-out only, as it has no chat.
+PORT=$FLOOR_PORT "$FLOOR_BIN" >>"$WORK/floor.log" 2>&1 &
+FLOOR_PID=$!
+wait_port $FLOOR_PORT
+run idle floor "$LOAD" idle --url "ws://127.0.0.1:$FLOOR_PORT/ws" --tokens "$WORK/node/tokens.txt" \
+  --conns "$IDLE_CONNS" --procs "$PROCS" --hold-secs "$IDLE_HOLD" --server-pid "$FLOOR_PID"
+sleep 3
+run fanout floor "$LOAD" fanout --url "ws://127.0.0.1:$FLOOR_PORT/ws" --tokens "$WORK/node/tokens.txt" \
+  --conns "$FANOUT_CONNS" --procs "$PROCS" --rounds "$ROUNDS" --trigger-url "http://127.0.0.1:$FLOOR_PORT/broadcast"
+kill "$FLOOR_PID" 2>/dev/null || true; wait "$FLOOR_PID" 2>/dev/null || true; FLOOR_PID=""
+
 # ---- report
 LOAD_END="$(cut -d" " -f1-3 /proc/loadavg)"
 export BENCH WORK RESULTS REPORT SCALE FANOUT_CONNS SESSIONS RATE SECS IDLE_CONNS ROUNDS PROCS DB STORED MYCHAT_RSS_END LOAD_START LOAD_END PG_SYNC_COMMIT
@@ -168,11 +182,11 @@ rows = [
     ("Server RSS per idle connection (bytes)", "idle", "bytes_per_conn", "≤ 8192"),
 ]
 out = []
-out.append("| Measure | MyChat | Node ws | MyChat / Node | Target |")
-out.append("|---|---|---|---|---|")
+out.append("| Measure | MyChat | Node ws | MyChat / Node | Target | bare actix-ws | bare actix-ws / Node |")
+out.append("|---|---|---|---|---|---|---|")
 for label, mode, key, target in rows:
-    m, n = get("mychat", mode, key), get("node", mode, key)
-    out.append(f"| {label} | {fmt(m)} | {fmt(n)} | {ratio(m, n)} | {target} |")
+    m, n, f = get("mychat", mode, key), get("node", mode, key), get("floor", mode, key)
+    out.append(f"| {label} | {fmt(m)} | {fmt(n)} | {ratio(m, n)} | {target} | {fmt(f) if f is not None else ''} | {ratio(f, n) if f is not None else ''} |")
 table = "\n".join(out)
 print(table)
 
