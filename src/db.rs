@@ -26,12 +26,17 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
         })?;
     }
     let mut options = ConnectOptions::new(url.clone());
+    let max_connections = if is_sqlite {
+        1
+    } else {
+        settings.database.max_connections
+    };
     options
-        .max_connections(if is_sqlite {
-            1
-        } else {
-            settings.database.max_connections
-        })
+        .max_connections(max_connections)
+        // The pool's own task opens every connection up front, on the main runtime. A connection opened
+        // on demand belongs to the runtime that asked first, often an HTTP worker's: its replies then
+        // wait until that worker polls its reactor, and it dies with that worker at shutdown.
+        .min_connections(max_connections)
         .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {

@@ -394,20 +394,9 @@ impl TestApp {
 
     /// Runs one SQL statement with `?` placeholders (rewritten for PostgreSQL).
     pub async fn exec_sql(&self, text: &str, values: Vec<sea_orm::Value>) {
-        use sea_orm::{DbBackend, Statement};
         let backend = self.db().get_database_backend();
-        let mut out = String::new();
-        let mut n = 0;
-        for c in text.chars() {
-            if c == '?' && backend == DbBackend::Postgres {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
         self.db()
-            .execute_raw(Statement::from_sql_and_values(backend, out, values))
+            .execute_raw(mychat::db::statement(backend, text, values))
             .await
             .expect("sql");
     }

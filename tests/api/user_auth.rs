@@ -122,20 +122,7 @@ async fn a_disabled_user_cannot_log_in_and_loses_access_at_once() {
 
 /// `?` placeholders for MySQL/SQLite, `$n` for PostgreSQL.
 pub fn sql(backend: DbBackend, text: &str) -> String {
-    if backend != DbBackend::Postgres {
-        return text.to_owned();
-    }
-    let mut out = String::new();
-    let mut n = 0;
-    for c in text.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    mychat::db::statement(backend, text, vec![]).sql
 }
 
 #[tokio::test]

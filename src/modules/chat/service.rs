@@ -437,6 +437,41 @@ async fn resend_or(
     Err(refusal)
 }
 
+/// Takes the next `seq` of an active session inside `txn` (MySQL/MariaDB and SQLite; PostgreSQL does it in
+/// the insert's own statement). `None` when the session is not active.
+async fn next_seq<C: ConnectionTrait>(
+    txn: &C,
+    session_id: i64,
+    now: chrono::DateTime<Utc>,
+) -> AppResult<Option<i64>> {
+    let backend = txn.get_database_backend();
+    let values = vec![now.into(), session_id.into(), status::ACTIVE.into()];
+    if backend == DatabaseBackend::MySql {
+        // LAST_INSERT_ID(expr) hands the new seq back in the reply to the UPDATE itself.
+        let bumped = txn
+            .execute_raw(statement(
+                backend,
+                "UPDATE chat_sessions SET last_seq = LAST_INSERT_ID(last_seq + 1), updated_at = ? \
+                 WHERE id = ? AND status = ?",
+                values,
+            ))
+            .await?;
+        return Ok((bumped.rows_affected() == 1).then(|| bumped.last_insert_id() as i64));
+    }
+    let row = txn
+        .query_one_raw(statement(
+            backend,
+            "UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ? \
+             WHERE id = ? AND status = ? RETURNING last_seq",
+            values,
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => Some(row.try_get::<i64>("", "last_seq")?),
+        None => None,
+    })
+}
+
 const INSERT_MESSAGE_COLUMNS: &str = "session_id, seq, sender_id, sender_type, content_type, content, \
      file_url, client_msg_id, is_read, created_at";
 
@@ -490,45 +525,11 @@ async fn store_message(
                 row.try_get::<i64>("", "seq")?,
             )
         }
-        DatabaseBackend::MySql => {
-            let txn = db.begin().await?;
-            // LAST_INSERT_ID(expr) hands the new seq back in the reply to the UPDATE itself.
-            let bumped = txn
-                .execute_raw(statement(
-                    backend,
-                    "UPDATE chat_sessions SET last_seq = LAST_INSERT_ID(last_seq + 1), updated_at = ? \
-                     WHERE id = ? AND status = ?",
-                    vec![now.into(), session_id.into(), status::ACTIVE.into()],
-                ))
-                .await?;
-            if bumped.rows_affected() != 1 {
-                return Ok(None);
-            }
-            let seq = bumped.last_insert_id() as i64;
-            let sql = format!(
-                "INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            );
-            let inserted = txn
-                .execute_raw(statement(backend, &sql, message_values(Some(seq))))
-                .await
-                .map_err(conflict)?;
-            txn.commit().await?;
-            (inserted.last_insert_id() as i64, seq)
-        }
         _ => {
             let txn = db.begin().await?;
-            let Some(row) = txn
-                .query_one_raw(statement(
-                    backend,
-                    "UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ? \
-                     WHERE id = ? AND status = ? RETURNING last_seq",
-                    vec![now.into(), session_id.into(), status::ACTIVE.into()],
-                ))
-                .await?
-            else {
+            let Some(seq) = next_seq(&txn, session_id, now).await? else {
                 return Ok(None);
             };
-            let seq = row.try_get::<i64>("", "last_seq")?;
             let sql = format!(
                 "INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             );
