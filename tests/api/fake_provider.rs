@@ -18,13 +18,16 @@ pub const APIV3_KEY: &str = "0123456789abcdef0123456789ABCDEF";
 pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000";
 pub const ALI_APP_ID: &str = "2021000117612345";
 
-/// RSA keys (1024-bit: quick in debug builds) for the merchant, WeChat's platform, our Alipay app and
-/// Alipay itself.
+/// RSA keys (1024-bit: quick in debug builds) for the merchant, WeChat's platform, our Alipay app,
+/// Alipay itself and a stranger. They are made once, before any app starts: generating a key in the
+/// middle of a test can leave a pooled connection idle past the server's keep-alive.
 pub struct Keys {
     pub merchant: RsaPrivateKey,
     pub platform: RsaPrivateKey,
     pub ali_app: RsaPrivateKey,
     pub ali_platform: RsaPrivateKey,
+    /// Nobody's: what forgers and wrongly set-up providers sign with.
+    pub stranger: RsaPrivateKey,
 }
 
 pub fn keys() -> &'static Keys {
@@ -37,6 +40,7 @@ pub fn keys() -> &'static Keys {
             platform: new_key(),
             ali_app: new_key(),
             ali_platform: new_key(),
+            stranger: new_key(),
         }
     })
 }
@@ -102,8 +106,7 @@ impl FakeProvider {
 
 /// A key nobody configured: what a forger or a wrongly set-up provider signs with.
 pub fn stranger_key() -> &'static RsaPrivateKey {
-    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap())
+    &keys().stranger
 }
 
 fn reply_signer(

@@ -279,6 +279,54 @@ pub fn verify_notification(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsa::RsaPrivateKey;
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+
+    #[test]
+    fn replies_are_trusted_only_when_signed_over_the_exact_response_text() {
+        let mut rng = rsa::rand_core::OsRng;
+        let alipay = RsaPrivateKey::new(&mut rng, 1024).unwrap();
+        let stranger = RsaPrivateKey::new(&mut rng, 1024).unwrap();
+        let cfg = AlipaySettings {
+            alipay_public_key: alipay
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap(),
+            ..Default::default()
+        };
+        let method = "alipay.trade.refund";
+        // Alipay's own spacing: the signature covers these bytes, not a re-serialization.
+        let member =
+            r#"{"code":"10000", "msg":"Success","trade_no":"2013112011001004330000121536"}"#;
+        let reply = |member: &str, key: Option<&RsaPrivateKey>| match key {
+            Some(k) => format!(
+                r#"{{"alipay_trade_refund_response":{member},"sign":"{}"}}"#,
+                crypto::rsa_sign(k, member.as_bytes())
+            ),
+            None => format!(r#"{{"alipay_trade_refund_response":{member}}}"#),
+        };
+
+        let ok = verified_response(&cfg, method, &reply(member, Some(&alipay))).unwrap();
+        assert_eq!(ok["trade_no"], "2013112011001004330000121536");
+        let untrusted = |raw: &str| {
+            verified_response(&cfg, method, raw)
+                .err()
+                .is_some_and(|e| crate::modules::payments::is_untrusted_reply(&e))
+        };
+        assert!(untrusted(&reply(member, Some(&stranger))));
+        assert!(untrusted(&reply(member, None)));
+        let tampered = reply(member, Some(&alipay)).replace("Success", "Succesz");
+        assert!(untrusted(&tampered));
+        assert!(untrusted("not json"));
+        assert!(untrusted(
+            &reply(member, Some(&alipay)).replace("trade_refund", "trade_query")
+        ));
+
+        let refusal = r#"{"code":"40004","msg":"Business Failed","sub_msg":"退款金额超限"}"#;
+        let refused = verified_response(&cfg, method, &reply(refusal, None)).unwrap_err();
+        assert!(matches!(refused, AppError::BadRequest(m) if m.contains("退款金额超限")));
+        assert!(untrusted(&reply(refusal, Some(&stranger))));
+    }
 
     #[test]
     fn signing_content_sorts_and_skips_sign_and_empty_values() {

@@ -94,7 +94,7 @@ pub struct PaymentListQuery {
 }
 
 #[utoipa::path(get, path = "/api/payment/list", tag = "payment", security(("bearer" = [])),
-    responses((status = 200, description = "`data.payments`, `data.total`")))]
+    responses((status = 200, description = "`data.payments` (each with `notify_data` and its `order`, zero-valued for recharges), `data.total`")))]
 pub async fn list_payments(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -171,7 +171,7 @@ fn apply_reply(result: AppResult<Outcome>) -> (StatusCode, &'static str) {
 }
 
 #[utoipa::path(post, path = "/api/payment/wechat/callback", tag = "payment",
-    request_body(content = String, content_type = "application/json", description = "WeChat Pay v3 notification"),
+    request_body(content = String, content_type = "application/json", description = "WeChat Pay v3 notification: TRANSACTION.* (payments) or REFUND.* (refunds)"),
     responses((status = 200, description = "{\"code\":\"SUCCESS\"}"), (status = 401, description = "{\"code\":\"FAIL\"}: bad signature or stale timestamp")))]
 pub async fn wechat_callback(
     state: web::Data<AppState>,

@@ -1032,13 +1032,10 @@ pub async fn refund_payment(
             .map(|id| ChannelRefund::Settled(Some(id))),
         Channel::Sandbox | Channel::Balance => Ok(ChannelRefund::Settled(None)),
     };
-    let (status, outcome) = match channel_result {
+    match channel_result {
         Ok(ChannelRefund::Settled(id)) => {
             let result = RefundResult::Succeeded(id);
-            (
-                REFUND_SUCCEEDED,
-                settle_refund(state, &row, &result, actor, actor_id).await?,
-            )
+            settle_refund(state, &row, &result, actor, actor_id).await?;
         }
         Ok(ChannelRefund::Pending(id)) => {
             refund::Entity::update_many()
@@ -1049,7 +1046,6 @@ pub async fn refund_payment(
                 .exec(&state.db)
                 .await?;
             tracing::info!(payment_id = p.id, refund_no, "channel refund processing");
-            (REFUND_PROCESSING, Outcome::AlreadyApplied)
         }
         Err(e) if is_untrusted_reply(&e) => {
             tracing::warn!(
@@ -1065,9 +1061,14 @@ pub async fn refund_payment(
             tracing::warn!(payment_id = p.id, refund_no, error = %e, "channel refund failed");
             return Err(e);
         }
-    };
-    if status == REFUND_SUCCEEDED && outcome != Outcome::Applied {
-        return Err(AppError::conflict("退款状态已变化"));
+    }
+    // Read back rather than assume: a notification may have settled the refund meanwhile.
+    let status = refund::Entity::find_by_id(row.id)
+        .one(&state.db)
+        .await?
+        .map_or(REFUND_PROCESSING, |r| r.status);
+    if status == REFUND_FAILED {
+        return Err(AppError::conflict("退款失败"));
     }
     let current = get_payment(&state.db, p.id).await?;
     let full = current.refunded_amount >= current.amount;
