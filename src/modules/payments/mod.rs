@@ -36,6 +36,19 @@ pub fn is_untrusted_reply(e: &AppError) -> bool {
     matches!(e, AppError::Unavailable(m) if m == MSG_UNTRUSTED_REPLY)
 }
 
+/// Logs every configured WeChat platform key that cannot verify anything now (unreadable, a
+/// certificate filed under another serial, or outside its validity).
+pub fn log_configuration_problems(settings: &crate::config::PaymentSettings) {
+    let now = chrono::Utc::now().timestamp();
+    for (serial, reason) in wechat::platform_key_problems(&settings.wechat, now) {
+        tracing::error!(
+            serial,
+            reason,
+            "wechat platform key unusable: callbacks and replies under this serial will be refused"
+        );
+    }
+}
+
 /// Makes ring the process-wide rustls provider (reqwest is built without one, to avoid aws-lc).
 /// Installing twice is refused harmlessly; whichever provider came first stays.
 pub fn install_tls_provider() {

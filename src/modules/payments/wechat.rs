@@ -337,6 +337,22 @@ pub enum Notice {
     Other,
 }
 
+/// The key configured for `serial` from its source, or why it is unusable at `now`.
+fn resolve_platform_key(source: &str, serial: &str, now: i64) -> Result<rsa::RsaPublicKey, String> {
+    match crypto::certified_key(source) {
+        Ok(Some(cert)) if !cert.has_serial(serial) => Err(format!(
+            "the certificate's serial is {}, not {serial}",
+            cert.serial
+        )),
+        Ok(Some(cert)) if !cert.valid_at(now) => {
+            Err("the certificate is outside its validity".to_owned())
+        }
+        Ok(Some(cert)) => Ok(cert.key),
+        Ok(None) => crypto::public_key(source).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The platform key for `serial`: a bare public key, or the key of the certificate with that serial
 /// while it is valid.
 pub fn platform_key(
@@ -348,32 +364,26 @@ pub fn platform_key(
         .platform_public_keys
         .get(serial)
         .ok_or(NotifyError::UnknownSerial)?;
-    match crypto::certified_key(source) {
-        Ok(Some(cert)) if !cert.has_serial(serial) => {
-            tracing::error!(
-                serial,
-                certificate_serial = cert.serial,
-                "wechat platform certificate configured under another serial"
-            );
-            Err(NotifyError::UnknownSerial)
-        }
-        Ok(Some(cert)) if !cert.valid_at(now) => {
-            tracing::error!(
-                serial,
-                "wechat platform certificate is outside its validity"
-            );
-            Err(NotifyError::UnknownSerial)
-        }
-        Ok(Some(cert)) => Ok(cert.key),
-        Ok(None) => crypto::public_key(source).map_err(|e| {
-            tracing::error!(error = %e, "wechat platform key unreadable");
-            NotifyError::UnknownSerial
-        }),
-        Err(e) => {
-            tracing::error!(error = %e, "wechat platform certificate unreadable");
-            Err(NotifyError::UnknownSerial)
-        }
-    }
+    resolve_platform_key(source, serial, now).map_err(|reason| {
+        tracing::error!(serial, reason, "wechat platform key unusable");
+        NotifyError::UnknownSerial
+    })
+}
+
+/// Every configured platform key that cannot verify anything at `now`, with the reason: startup
+/// reports them rather than the first refused callback.
+pub fn platform_key_problems(cfg: &WechatPaySettings, now: i64) -> Vec<(String, String)> {
+    let mut problems: Vec<(String, String)> = cfg
+        .platform_public_keys
+        .iter()
+        .filter_map(|(serial, source)| {
+            resolve_platform_key(source, serial, now)
+                .err()
+                .map(|reason| (serial.clone(), reason))
+        })
+        .collect();
+    problems.sort();
+    problems
 }
 
 /// Verifies the platform signature over `timestamp\nnonce\nbody\n` and the clock skew: the check
@@ -518,6 +528,15 @@ mod tests {
             verify_notification(&cfg, &unknown, body.as_bytes(), now).err(),
             Some(NotifyError::UnknownSerial)
         );
+        assert!(platform_key_problems(&cfg, now).is_empty());
+        let mut broken = cfg.clone();
+        broken.platform_public_keys.insert(
+            "BROKEN".into(),
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".into(),
+        );
+        let problems = platform_key_problems(&broken, now);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "BROKEN");
         let foreign = notification(&cfg, "1900000000");
         let foreign_sig = sign(now, &foreign);
         let foreign_headers = NotifyHeaders {
