@@ -44,6 +44,7 @@ pub struct RunningApp {
 /// and the seeds.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     crate::modules::payments::install_tls_provider();
+    crate::modules::payments::log_configuration_problems(&settings.payments);
     let uploads = settings.uploads_dir();
     std::fs::create_dir_all(&uploads)
         .with_context(|| format!("cannot create {}", uploads.display()))?;

@@ -89,6 +89,16 @@ pub enum DomainEvent {
         order_id: Option<i64>,
         amount: i64,
     },
+    /// A channel reported that a refund did not happen (refused, closed or abnormal); the amount it
+    /// had reserved on the payment is released. Fen.
+    PaymentRefundFailed {
+        payment_id: i64,
+        refund_id: i64,
+        user_id: i64,
+        order_id: Option<i64>,
+        amount: i64,
+        reason: String,
+    },
     /// A user's wallet balance moved (fen). `kind`: recharge, consume, refund.
     WalletChanged {
         user_id: i64,
@@ -179,6 +189,7 @@ impl DomainEvent {
             Self::PaymentConfirmed { .. } => "payment_confirmed",
             Self::PaymentAmountMismatch { .. } => "payment_amount_mismatch",
             Self::PaymentRefunded { .. } => "payment_refunded",
+            Self::PaymentRefundFailed { .. } => "payment_refund_failed",
             Self::WalletChanged { .. } => "wallet_changed",
             Self::ApplicationSubmitted { .. } => "application_submitted",
             Self::ApplicationReviewed { .. } => "application_reviewed",

@@ -118,7 +118,8 @@ pub struct WechatPaySettings {
     pub mch_serial_no: String,
     pub private_key: String,
     pub apiv3_key: String,
-    /// `Wechatpay-Serial` → platform public key (PEM or path).
+    /// `Wechatpay-Serial` → the platform public key, or the platform certificate (X.509) with that
+    /// serial; PEM, base64 DER, or a path to either.
     pub platform_public_keys: std::collections::HashMap<String, String>,
     pub base_url: String,
     pub notify_url: String,

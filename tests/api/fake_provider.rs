@@ -1,6 +1,7 @@
 //! A local fake of the WeChat Pay v3 and Alipay gateways, started inside the test suite. It checks our
-//! request signatures the way the providers document and answers in their formats. It also holds the
-//! test keys and builds provider-signed callbacks.
+//! request signatures the way the providers document and answers in their formats, signing its replies
+//! as the providers do (or wrongly, when a test asks it to). It also holds the test keys and builds
+//! provider-signed callbacks and platform certificates.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -17,13 +18,16 @@ pub const APIV3_KEY: &str = "0123456789abcdef0123456789ABCDEF";
 pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000";
 pub const ALI_APP_ID: &str = "2021000117612345";
 
-/// RSA keys (1024-bit: quick in debug builds) for the merchant, WeChat's platform, our Alipay app and
-/// Alipay itself.
+/// RSA keys (1024-bit: quick in debug builds) for the merchant, WeChat's platform, our Alipay app,
+/// Alipay itself and a stranger. They are made once, before any app starts: generating a key in the
+/// middle of a test can leave a pooled connection idle past the server's keep-alive.
 pub struct Keys {
     pub merchant: RsaPrivateKey,
     pub platform: RsaPrivateKey,
     pub ali_app: RsaPrivateKey,
     pub ali_platform: RsaPrivateKey,
+    /// Nobody's: what forgers and wrongly set-up providers sign with.
+    pub stranger: RsaPrivateKey,
 }
 
 pub fn keys() -> &'static Keys {
@@ -36,6 +40,7 @@ pub fn keys() -> &'static Keys {
             platform: new_key(),
             ali_app: new_key(),
             ali_platform: new_key(),
+            stranger: new_key(),
         }
     })
 }
@@ -57,9 +62,83 @@ pub struct Seen {
     pub bad_signatures: usize,
 }
 
+/// How the fake signs its replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplySigning {
+    /// With the provider's platform key, as the real ones do.
+    Genuine,
+    /// With a key that is not the provider's.
+    WrongKey,
+    /// Not at all.
+    Missing,
+}
+
+/// What the fake does; tests change it between calls.
+pub struct Behaviour {
+    pub signing: ReplySigning,
+    /// `Wechatpay-Serial` on WeChat replies.
+    pub wechat_serial: String,
+    /// `status` of WeChat refund replies: `SUCCESS` or `PROCESSING`.
+    pub wechat_refund_status: &'static str,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            signing: ReplySigning::Genuine,
+            wechat_serial: PLATFORM_SERIAL.to_owned(),
+            wechat_refund_status: "SUCCESS",
+        }
+    }
+}
+
 pub struct FakeProvider {
     pub base_url: String,
     pub seen: Arc<Mutex<Seen>>,
+    pub behaviour: Arc<Mutex<Behaviour>>,
+}
+
+impl FakeProvider {
+    pub fn set_signing(&self, signing: ReplySigning) {
+        self.behaviour.lock().unwrap().signing = signing;
+    }
+}
+
+/// A key nobody configured: what a forger or a wrongly set-up provider signs with.
+pub fn stranger_key() -> &'static RsaPrivateKey {
+    &keys().stranger
+}
+
+fn reply_signer(
+    signing: ReplySigning,
+    genuine: &'static RsaPrivateKey,
+) -> Option<&'static RsaPrivateKey> {
+    match signing {
+        ReplySigning::Genuine => Some(genuine),
+        ReplySigning::WrongKey => Some(stranger_key()),
+        ReplySigning::Missing => None,
+    }
+}
+
+/// A WeChat reply: JSON `body` with the platform's signature headers over `timestamp\nnonce\nbody\n`.
+fn wechat_reply(
+    status: actix_web::http::StatusCode,
+    body: &Value,
+    behaviour: &Behaviour,
+) -> HttpResponse {
+    let text = body.to_string();
+    let mut res = HttpResponse::build(status);
+    res.content_type("application/json");
+    if let Some(key) = reply_signer(behaviour.signing, &keys().platform) {
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let nonce = crypto::nonce(32);
+        let signature = crypto::rsa_sign(key, format!("{timestamp}\n{nonce}\n{text}\n").as_bytes());
+        res.insert_header(("Wechatpay-Timestamp", timestamp))
+            .insert_header(("Wechatpay-Nonce", nonce))
+            .insert_header(("Wechatpay-Signature", signature))
+            .insert_header(("Wechatpay-Serial", behaviour.wechat_serial.clone()));
+    }
+    res.body(text)
 }
 
 fn auth_params(header: &str) -> Option<BTreeMap<String, String>> {
@@ -78,7 +157,9 @@ async fn wechat(
     req: HttpRequest,
     body: web::Bytes,
     seen: web::Data<Arc<Mutex<Seen>>>,
+    behaviour: web::Data<Arc<Mutex<Behaviour>>>,
 ) -> HttpResponse {
+    let behaviour = behaviour.lock().unwrap();
     let path = req.uri().path().to_owned();
     let auth = req
         .headers()
@@ -119,7 +200,7 @@ async fn wechat(
         }
         "/v3/refund/domestic/refunds" => json!({
             "refund_id": "50000000382019052709732678859",
-            "out_refund_no": value["out_refund_no"], "status": "SUCCESS",
+            "out_refund_no": value["out_refund_no"], "status": behaviour.wechat_refund_status,
             "amount": value["amount"],
         }),
         _ => {
@@ -127,10 +208,26 @@ async fn wechat(
                 .json(json!({ "code": "NOT_FOUND", "message": "no such api" }));
         }
     };
-    HttpResponse::Ok().json(reply)
+    wechat_reply(actix_web::http::StatusCode::OK, &reply, &behaviour)
 }
 
-async fn alipay_gateway(body: web::Bytes, seen: web::Data<Arc<Mutex<Seen>>>) -> HttpResponse {
+/// An Alipay reply: `{"<method>_response": {...}, "sign": "..."}`, signed over the member's exact text.
+fn alipay_reply(key: &str, response: &Value, signing: ReplySigning) -> HttpResponse {
+    let member = response.to_string();
+    let sign = reply_signer(signing, &keys().ali_platform)
+        .map(|k| format!(",\"sign\":\"{}\"", crypto::rsa_sign(k, member.as_bytes())))
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("application/json;charset=utf-8")
+        .body(format!("{{\"{key}\":{member}{sign}}}"))
+}
+
+async fn alipay_gateway(
+    body: web::Bytes,
+    seen: web::Data<Arc<Mutex<Seen>>>,
+    behaviour: web::Data<Arc<Mutex<Behaviour>>>,
+) -> HttpResponse {
+    let signing = behaviour.lock().unwrap().signing;
     let params: BTreeMap<String, String> =
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
             .unwrap_or_default()
@@ -148,9 +245,10 @@ async fn alipay_gateway(body: web::Bytes, seen: web::Data<Arc<Mutex<Seen>>>) -> 
     let mut seen = seen.lock().unwrap();
     if !valid {
         seen.bad_signatures += 1;
-        return HttpResponse::Ok().json(json!({ key: {
+        let refusal = json!({
             "code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature", "sub_msg": "验签出错"
-        }}));
+        });
+        return alipay_reply(&key, &refusal, signing);
     }
     let biz: Value = params
         .get("biz_content")
@@ -168,19 +266,21 @@ async fn alipay_gateway(body: web::Bytes, seen: web::Data<Arc<Mutex<Seen>>>) -> 
         }),
         _ => json!({ "code": "40004", "msg": "Business Failed", "sub_msg": "unknown method" }),
     };
-    let sign = crypto::rsa_sign(&keys().ali_platform, response.to_string().as_bytes());
-    HttpResponse::Ok().json(json!({ key: response, "sign": sign }))
+    alipay_reply(&key, &response, signing)
 }
 
 /// Starts the fake on 127.0.0.1:0.
 pub async fn start() -> FakeProvider {
     let seen = Arc::new(Mutex::new(Seen::default()));
+    let behaviour = Arc::new(Mutex::new(Behaviour::default()));
     let data = web::Data::new(seen.clone());
+    let behaviour_data = web::Data::new(behaviour.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(behaviour_data.clone())
             .route("/gateway.do", web::post().to(alipay_gateway))
             .default_service(web::post().to(wechat))
     })
@@ -193,6 +293,7 @@ pub async fn start() -> FakeProvider {
     FakeProvider {
         base_url: format!("http://127.0.0.1:{port}"),
         seen,
+        behaviour,
     }
 }
 
@@ -276,34 +377,161 @@ impl<'a> WechatNotifySpec<'a> {
             "payer": { "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" },
             "amount": { "total": self.amount, "payer_total": self.amount, "currency": "CNY", "payer_currency": "CNY" }
         });
-        let nonce = "fdasflkja484";
-        let ciphertext = crypto::aes_gcm_encrypt(
-            APIV3_KEY.as_bytes(),
-            nonce.as_bytes(),
-            b"transaction",
-            resource.to_string().as_bytes(),
+        signed_event(
+            "TRANSACTION.SUCCESS",
+            "transaction",
+            &resource,
+            self.timestamp,
+            self.signer,
+            self.serial,
         )
-        .unwrap();
-        let body = json!({
-            "id": "EV-2018022511223320873", "create_time": "2024-01-01T10:00:00+08:00",
-            "resource_type": "encrypt-resource", "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
-            "resource": { "original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
-                "ciphertext": ciphertext, "associated_data": "transaction", "nonce": nonce }
-        })
-        .to_string();
-        let header_nonce = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS";
-        let message = format!("{}\n{header_nonce}\n{body}\n", self.timestamp);
-        let signature = crypto::rsa_sign(self.signer, message.as_bytes());
-        WechatNotify {
-            headers: vec![
-                ("Wechatpay-Timestamp", self.timestamp.to_string()),
-                ("Wechatpay-Nonce", header_nonce.to_owned()),
-                ("Wechatpay-Signature", signature),
-                ("Wechatpay-Serial", self.serial.to_owned()),
-            ],
-            body,
+    }
+}
+
+/// A WeChat Pay v3 notification of `event_type` whose resource (`original_type`) is encrypted with
+/// the APIv3 key, signed by `signer` under `serial`.
+pub fn signed_event(
+    event_type: &str,
+    original_type: &str,
+    resource: &Value,
+    timestamp: i64,
+    signer: &RsaPrivateKey,
+    serial: &str,
+) -> WechatNotify {
+    let nonce = "fdasflkja484";
+    let ciphertext = crypto::aes_gcm_encrypt(
+        APIV3_KEY.as_bytes(),
+        nonce.as_bytes(),
+        original_type.as_bytes(),
+        resource.to_string().as_bytes(),
+    )
+    .unwrap();
+    let body = json!({
+        "id": "EV-2018022511223320873", "create_time": "2024-01-01T10:00:00+08:00",
+        "resource_type": "encrypt-resource", "event_type": event_type, "summary": "通知",
+        "resource": { "original_type": original_type, "algorithm": "AEAD_AES_256_GCM",
+            "ciphertext": ciphertext, "associated_data": original_type, "nonce": nonce }
+    })
+    .to_string();
+    let header_nonce = "5K8264ILTKCH16CQ2502SI8ZNMTM67VS";
+    let message = format!("{timestamp}\n{header_nonce}\n{body}\n");
+    let signature = crypto::rsa_sign(signer, message.as_bytes());
+    WechatNotify {
+        headers: vec![
+            ("Wechatpay-Timestamp", timestamp.to_string()),
+            ("Wechatpay-Nonce", header_nonce.to_owned()),
+            ("Wechatpay-Signature", signature),
+            ("Wechatpay-Serial", serial.to_owned()),
+        ],
+        body,
+    }
+}
+
+/// A WeChat `REFUND.*` notification as WeChat sends it.
+pub struct WechatRefundSpec<'a> {
+    pub payment_no: &'a str,
+    pub refund_no: &'a str,
+    /// `SUCCESS`, `ABNORMAL` or `CLOSED`.
+    pub refund_status: &'a str,
+    /// Fen refunded by this refund, and the payment's total.
+    pub refund: i64,
+    pub total: i64,
+    pub mchid: &'a str,
+    pub timestamp: i64,
+    pub signer: &'a RsaPrivateKey,
+    pub serial: &'a str,
+}
+
+impl<'a> WechatRefundSpec<'a> {
+    pub fn valid(
+        payment_no: &'a str,
+        refund_no: &'a str,
+        refund_status: &'a str,
+        refund: i64,
+        total: i64,
+    ) -> Self {
+        Self {
+            payment_no,
+            refund_no,
+            refund_status,
+            refund,
+            total,
+            mchid: MCH_ID,
+            timestamp: chrono::Utc::now().timestamp(),
+            signer: &keys().platform,
+            serial: PLATFORM_SERIAL,
         }
     }
+
+    pub fn build(&self) -> WechatNotify {
+        let resource = json!({
+            "mchid": self.mchid, "out_trade_no": self.payment_no, "transaction_id": "4200000000202401010000000001",
+            "out_refund_no": self.refund_no, "refund_id": "50000000382019052709732678859",
+            "refund_status": self.refund_status, "success_time": "2024-01-01T10:30:00+08:00",
+            "user_received_account": "招商银行信用卡0403",
+            "amount": { "total": self.total, "refund": self.refund, "payer_total": self.total, "payer_refund": self.refund }
+        });
+        signed_event(
+            &format!("REFUND.{}", self.refund_status),
+            "refund",
+            &resource,
+            self.timestamp,
+            self.signer,
+            self.serial,
+        )
+    }
+}
+
+/// rcgen signs through ring, which refuses the 1024-bit test keys: this signs with the `rsa` crate.
+struct RsaSigner {
+    key: RsaPrivateKey,
+    public_der: Vec<u8>,
+}
+
+impl rcgen::PublicKeyData for RsaSigner {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public_der
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+impl rcgen::SigningKey for RsaSigner {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        use rsa::signature::{SignatureEncoding, Signer};
+        let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.key.clone());
+        Ok(signer.sign(msg).to_vec())
+    }
+}
+
+/// A self-signed X.509 certificate of WeChat's platform key with `serial` (hex), valid between the
+/// two dates (`(year, month, day)`), as PEM.
+pub fn platform_certificate(
+    serial: &str,
+    not_before: (i32, u8, u8),
+    not_after: (i32, u8, u8),
+) -> String {
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    let key = keys().platform.clone();
+    let public_der = key
+        .to_public_key()
+        .to_pkcs1_der()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let signer = RsaSigner { key, public_der };
+    let mut params = rcgen::CertificateParams::new(vec!["wechatpay.example".to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Tenpay.com sign");
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(
+        &hex::decode(serial).unwrap(),
+    ));
+    params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+    params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    params.self_signed(&signer).unwrap().pem()
 }
 
 /// An Alipay notification (form fields), signed by `signer` over the sorted fields without sign/sign_type.

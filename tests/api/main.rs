@@ -19,6 +19,7 @@ mod helpers;
 mod lowcode;
 mod notifications;
 mod orders;
+mod payment_channels;
 mod payments;
 mod platform;
 mod rbac;

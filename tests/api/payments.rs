@@ -316,7 +316,7 @@ async fn wechat_native_prepay_is_a_signed_request_and_its_callback_is_verified()
         .unwrap()
         .to_owned();
     let payment_id = created.body["data"]["payment_id"].as_i64().unwrap();
-    let stranger_key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+    let stranger_key = fake_provider::stranger_key().clone();
 
     // Forgeries: each is refused and changes nothing.
     let mut bad_sig = WechatNotifySpec::valid(&payment_no, 15000);
@@ -481,7 +481,7 @@ async fn wechat_jsapi_app_and_h5_return_what_each_client_needs() {
 async fn a_misconfigured_merchant_key_is_refused_by_the_provider_and_the_payment_fails() {
     let fake = fake_provider::start().await;
     let mut config = fake_provider::channel_config(&fake, false);
-    let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+    let other = fake_provider::stranger_key().clone();
     config.push((
         "payments.wechat.private_key",
         json!(fake_provider::private_pem(&other)),
@@ -530,7 +530,7 @@ async fn alipay_precreate_page_pay_and_callbacks_are_signed_and_verified() {
         assert_eq!(seen.requests[0].1["total_amount"], "150.00");
     }
     let payment_no = qr.body["data"]["payment_no"].as_str().unwrap().to_owned();
-    let stranger_key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+    let stranger_key = fake_provider::stranger_key().clone();
     let fields = |app_id: &'static str, amount: &'static str, status: &'static str, no: String| {
         vec![
             ("app_id", app_id.to_owned()),

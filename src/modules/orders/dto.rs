@@ -107,7 +107,7 @@ impl From<&Counselor> for CounselorBrief {
 }
 
 /// An order with every §4.3 key, its buyer and counselor, and `has_review`.
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub struct OrderView {
     pub id: i64,
     pub order_no: String,
@@ -153,6 +153,36 @@ impl OrderView {
             has_review,
             user,
             counselor,
+        }
+    }
+}
+
+impl OrderView {
+    /// The zero-valued order an association shows when there is none (user API §1.7: ids 0, strings
+    /// empty, times `0001-01-01T00:00:00Z`, nested objects zero-valued, never `null`).
+    pub fn zero() -> Self {
+        let zero_time = chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+            .unwrap_or_default();
+        Self {
+            id: 0,
+            order_no: String::new(),
+            user_id: 0,
+            counselor_id: 0,
+            duration: 0,
+            amount: 0.0,
+            refunded_amount: 0.0,
+            status: 0,
+            status_text: "",
+            schedule_time: zero_time,
+            notes: String::new(),
+            pay_time: None,
+            created_at: zero_time,
+            updated_at: zero_time,
+            has_review: false,
+            user: UserBrief::default(),
+            counselor: CounselorBrief::default(),
         }
     }
 }

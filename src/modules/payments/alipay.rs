@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::crypto;
+use super::{crypto, untrusted_reply};
 use crate::config::AlipaySettings;
 use crate::error::{AppError, AppResult};
 use crate::money;
@@ -80,6 +81,54 @@ fn encode(params: &BTreeMap<String, String>) -> String {
         .join("&")
 }
 
+/// Checks Alipay's `sign` over the exact text of the `<method>_response` member and returns that
+/// member. A success must be signed; an unsigned refusal is taken as a refusal (Alipay does not sign
+/// every gateway error), a signed one must verify like a success.
+fn verified_response(cfg: &AlipaySettings, method: &str, raw: &str) -> AppResult<Value> {
+    let members: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw).map_err(|e| {
+        tracing::warn!(error = %e, method, "alipay reply is not a JSON object");
+        untrusted_reply()
+    })?;
+    let key = format!("{}_response", method.replace('.', "_"));
+    let Some(member) = members.get(&key) else {
+        tracing::warn!(method, "alipay reply lacks its response member");
+        return Err(untrusted_reply());
+    };
+    let response: Value = serde_json::from_str(member.get()).unwrap_or(Value::Null);
+    let success = response["code"].as_str() == Some("10000");
+    let sign = members
+        .get("sign")
+        .and_then(|s| serde_json::from_str::<String>(s.get()).ok())
+        .filter(|s| !s.is_empty());
+    let verified = match &sign {
+        Some(sign) => {
+            let key = crypto::public_key(&cfg.alipay_public_key).map_err(|e| {
+                tracing::error!(error = %e, "alipay public key unreadable");
+                untrusted_reply()
+            })?;
+            crypto::rsa_verify(&key, member.get().as_bytes(), sign)
+        }
+        None => !success,
+    };
+    if !verified {
+        tracing::warn!(
+            method,
+            signed = sign.is_some(),
+            "alipay reply signature refused; reply ignored"
+        );
+        return Err(untrusted_reply());
+    }
+    if !success {
+        tracing::warn!(body = %response, method, "alipay refused the request");
+        let msg = response["sub_msg"]
+            .as_str()
+            .or(response["msg"].as_str())
+            .unwrap_or("支付宝请求失败");
+        return Err(AppError::bad_request(format!("支付宝: {msg}")));
+    }
+    Ok(response)
+}
+
 async fn call(
     cfg: &AlipaySettings,
     method: &str,
@@ -100,18 +149,11 @@ async fn call(
             tracing::warn!(error = %e, "alipay request failed");
             AppError::Unavailable("支付渠道暂不可用".into())
         })?;
-    let value: Value = res.json().await.unwrap_or(Value::Null);
-    let key = format!("{}_response", method.replace('.', "_"));
-    let response = value[&key].clone();
-    if response["code"].as_str() != Some("10000") {
-        tracing::warn!(body = %value, method, "alipay refused the request");
-        let msg = response["sub_msg"]
-            .as_str()
-            .or(response["msg"].as_str())
-            .unwrap_or("支付宝请求失败");
-        return Err(AppError::bad_request(format!("支付宝: {msg}")));
-    }
-    Ok(response)
+    let raw = res.text().await.map_err(|e| {
+        tracing::warn!(error = %e, "alipay reply unreadable");
+        AppError::Unavailable("支付渠道暂不可用".into())
+    })?;
+    verified_response(cfg, method, &raw)
 }
 
 /// `pay_url` (and `pay_params` for APP) for a payment. NATIVE/QR → precreate (a server call returning a
@@ -152,7 +194,11 @@ pub async fn prepay(
     }
 }
 
-/// Asks Alipay to refund `amount` of the payment; returns Alipay's trade number.
+/// Asks Alipay to refund `amount` of the payment; returns Alipay's trade number. Alipay answers the
+/// result synchronously: a verified success means the money went back.
+///
+/// # Errors
+/// 400 when Alipay refuses, 503 when it cannot be reached or its reply does not verify.
 pub async fn refund(
     cfg: &AlipaySettings,
     payment_no: &str,
@@ -167,6 +213,13 @@ pub async fn refund(
         "refund_reason": reason,
     });
     let res = call(cfg, "alipay.trade.refund", &biz, "").await?;
+    if res["out_trade_no"]
+        .as_str()
+        .is_some_and(|no| no != payment_no)
+    {
+        tracing::warn!(payment_no, reply = %res, "alipay refund reply is for another trade");
+        return Err(untrusted_reply());
+    }
     Ok(res["trade_no"].as_str().unwrap_or_default().to_owned())
 }
 
@@ -226,6 +279,54 @@ pub fn verify_notification(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsa::RsaPrivateKey;
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+
+    #[test]
+    fn replies_are_trusted_only_when_signed_over_the_exact_response_text() {
+        let mut rng = rsa::rand_core::OsRng;
+        let alipay = RsaPrivateKey::new(&mut rng, 1024).unwrap();
+        let stranger = RsaPrivateKey::new(&mut rng, 1024).unwrap();
+        let cfg = AlipaySettings {
+            alipay_public_key: alipay
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap(),
+            ..Default::default()
+        };
+        let method = "alipay.trade.refund";
+        // Alipay's own spacing: the signature covers these bytes, not a re-serialization.
+        let member =
+            r#"{"code":"10000", "msg":"Success","trade_no":"2013112011001004330000121536"}"#;
+        let reply = |member: &str, key: Option<&RsaPrivateKey>| match key {
+            Some(k) => format!(
+                r#"{{"alipay_trade_refund_response":{member},"sign":"{}"}}"#,
+                crypto::rsa_sign(k, member.as_bytes())
+            ),
+            None => format!(r#"{{"alipay_trade_refund_response":{member}}}"#),
+        };
+
+        let ok = verified_response(&cfg, method, &reply(member, Some(&alipay))).unwrap();
+        assert_eq!(ok["trade_no"], "2013112011001004330000121536");
+        let untrusted = |raw: &str| {
+            verified_response(&cfg, method, raw)
+                .err()
+                .is_some_and(|e| crate::modules::payments::is_untrusted_reply(&e))
+        };
+        assert!(untrusted(&reply(member, Some(&stranger))));
+        assert!(untrusted(&reply(member, None)));
+        let tampered = reply(member, Some(&alipay)).replace("Success", "Succesz");
+        assert!(untrusted(&tampered));
+        assert!(untrusted("not json"));
+        assert!(untrusted(
+            &reply(member, Some(&alipay)).replace("trade_refund", "trade_query")
+        ));
+
+        let refusal = r#"{"code":"40004","msg":"Business Failed","sub_msg":"退款金额超限"}"#;
+        let refused = verified_response(&cfg, method, &reply(refusal, None)).unwrap_err();
+        assert!(matches!(refused, AppError::BadRequest(m) if m.contains("退款金额超限")));
+        assert!(untrusted(&reply(refusal, Some(&stranger))));
+    }
 
     #[test]
     fn signing_content_sorts_and_skips_sign_and_empty_values() {

@@ -1,6 +1,7 @@
 //! Signature and encryption primitives of the payment channels: RSA-SHA256 (PKCS#1 v1.5) for WeChat
 //! Pay v3 and Alipay RSA2, AES-256-GCM for WeChat callback resources, HMAC-SHA256 for the sandbox.
-//! Keys are PEM text, bare base64 DER, or a path to a file holding either.
+//! Keys are PEM text, bare base64 DER, or a path to a file holding either. A public key may also come
+//! as an X.509 certificate (WeChat distributes its platform keys that way).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -10,6 +11,8 @@ use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
+use x509_cert::Certificate;
+use x509_cert::der::{Decode, DecodePem, Encode};
 
 /// The key text: the file's content when `source` names a readable file, else `source` itself.
 fn key_text(source: &str) -> String {
@@ -54,6 +57,70 @@ pub fn public_key(source: &str) -> anyhow::Result<RsaPublicKey> {
     RsaPublicKey::from_public_key_der(&der)
         .or_else(|_| RsaPublicKey::from_pkcs1_der(&der))
         .map_err(|e| anyhow::anyhow!("invalid RSA public key: {e}"))
+}
+
+/// The RSA key of an X.509 certificate, with what identifies and bounds it.
+#[derive(Debug, Clone)]
+pub struct CertifiedKey {
+    pub key: RsaPublicKey,
+    /// The serial number as upper-case hex without leading zeros (WeChat's `Wechatpay-Serial`).
+    pub serial: String,
+    /// Validity, Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+impl CertifiedKey {
+    /// Whether `serial` names this certificate (hex, any case, leading zeros ignored).
+    pub fn has_serial(&self, serial: &str) -> bool {
+        let normal = |s: &str| s.trim().trim_start_matches('0').to_ascii_uppercase();
+        !self.serial.is_empty() && normal(serial) == self.serial
+    }
+
+    pub fn valid_at(&self, now: i64) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
+}
+
+/// The key of an X.509 certificate given as PEM or bare base64 DER (or a file of either);
+/// `Ok(None)` when `source` is not a certificate at all.
+///
+/// # Errors
+/// A certificate that does not parse, or whose key is not RSA.
+pub fn certified_key(source: &str) -> anyhow::Result<Option<CertifiedKey>> {
+    let text = key_text(source);
+    let cert = if text.contains("-----BEGIN CERTIFICATE-----") {
+        Certificate::from_pem(text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("invalid X.509 certificate: {e}"))?
+    } else if text.contains("-----BEGIN") {
+        return Ok(None);
+    } else {
+        match bare_der(&text).map(|der| Certificate::from_der(&der)) {
+            Some(Ok(cert)) => cert,
+            _ => return Ok(None),
+        }
+    };
+    let tbs = &cert.tbs_certificate;
+    // Same der/spki versions as rsa 0.9: the key info is re-read as SPKI, which also checks the
+    // algorithm is rsaEncryption.
+    let spki = tbs
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| anyhow::anyhow!("invalid certificate key: {e}"))?;
+    let key = RsaPublicKey::from_public_key_der(&spki)
+        .map_err(|e| anyhow::anyhow!("certificate key is not RSA: {e}"))?;
+    let serial = hex::encode_upper(tbs.serial_number.as_bytes())
+        .trim_start_matches('0')
+        .to_owned();
+    let secs = |t: &x509_cert::time::Time| {
+        i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+    };
+    Ok(Some(CertifiedKey {
+        key,
+        serial,
+        not_before: secs(&tbs.validity.not_before),
+        not_after: secs(&tbs.validity.not_after),
+    }))
 }
 
 /// base64(SHA256withRSA(message)).
@@ -156,6 +223,60 @@ mod tests {
         assert!(!hmac_verify(b"secret", b"messagf", &sig));
         assert!(!hmac_verify(b"other", b"message", &sig));
         assert!(!hmac_verify(b"secret", b"message", "zz"));
+    }
+
+    #[test]
+    fn certificates_give_their_rsa_key_serial_and_validity() {
+        // rcgen signs through ring, which refuses 1024-bit keys: sign with the rsa crate instead.
+        struct RsaSigner(RsaPrivateKey, Vec<u8>);
+        impl rcgen::PublicKeyData for RsaSigner {
+            fn der_bytes(&self) -> &[u8] {
+                &self.1
+            }
+            fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+                &rcgen::PKCS_RSA_SHA256
+            }
+        }
+        impl rcgen::SigningKey for RsaSigner {
+            fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+                Ok(SigningKey::<Sha256>::new(self.0.clone()).sign(msg).to_vec())
+            }
+        }
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+        let public_der = key
+            .to_public_key()
+            .to_pkcs1_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        let signer = RsaSigner(key.clone(), public_der);
+        let mut params = rcgen::CertificateParams::new(vec!["Tenpay.com Root CA".into()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x00, 0x51, 0x57, 0xF0]));
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2029, 1, 1);
+        let cert = params.self_signed(&signer).unwrap();
+
+        let parsed = certified_key(&cert.pem()).unwrap().unwrap();
+        assert_eq!(parsed.key, key.to_public_key());
+        assert_eq!(parsed.serial, "5157F0");
+        assert!(parsed.has_serial("005157f0") && !parsed.has_serial("5157F1"));
+        assert!(parsed.valid_at(1_800_000_000) && !parsed.valid_at(1_900_000_000));
+        let der_b64 = B64.encode(cert.der());
+        assert_eq!(
+            certified_key(&der_b64).unwrap().unwrap().key,
+            key.to_public_key()
+        );
+        let bare = {
+            use rsa::pkcs8::{EncodePublicKey, LineEnding};
+            key.to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap()
+        };
+        assert!(certified_key(&bare).unwrap().is_none());
+        assert!(
+            certified_key("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----").is_err()
+        );
     }
 
     #[test]

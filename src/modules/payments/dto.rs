@@ -6,6 +6,7 @@ use serde_json::Value;
 use validator::Validate;
 
 use super::entity::{payment, status_text};
+use crate::modules::orders::dto::OrderView;
 use crate::money;
 
 #[derive(Deserialize, Validate, utoipa::ToSchema)]
@@ -122,9 +123,20 @@ impl From<&payment::Model> for PaymentView {
     }
 }
 
+/// A payment as `GET /api/payment/list` shows it: every §4.4 key, with its order preloaded (the
+/// zero-valued order for a recharge, which has none).
+#[derive(Serialize)]
+pub struct PaymentListItem {
+    #[serde(flatten)]
+    pub payment: PaymentView,
+    /// The raw provider notification, `""` until one arrived.
+    pub notify_data: String,
+    pub order: OrderView,
+}
+
 #[derive(Serialize)]
 pub struct PaymentList {
-    pub payments: Vec<PaymentView>,
+    pub payments: Vec<PaymentListItem>,
     pub total: u64,
 }
 

@@ -1,10 +1,12 @@
 //! Payments and the user wallet: payments for orders and recharges on WeChat Pay v3, Alipay (RSA2), the
 //! wallet balance or the development sandbox; signed provider callbacks applied exactly once; refunds
-//! (partial or full); and the append-only wallet ledger that alone moves `users.balance`.
+//! (partial or full), settled by the channel's reply or, for WeChat, its refund notification; the
+//! providers' signatures on their replies to our calls; and the append-only wallet ledger that alone
+//! moves `users.balance`.
 //!
 //! Tables: `payments`, `payment_refunds`, `user_transactions`. Publishes: `PaymentConfirmed`,
-//! `PaymentAmountMismatch`, `PaymentRefunded`, `WalletChanged` (and `OrderStatusChanged` through
-//! `orders::service::transition`). Consumes: none.
+//! `PaymentAmountMismatch`, `PaymentRefunded`, `PaymentRefundFailed`, `WalletChanged` (and
+//! `OrderStatusChanged` through `orders::service::transition`). Consumes: none.
 
 pub mod alipay;
 pub mod crypto;
@@ -18,6 +20,34 @@ pub mod wechat;
 
 pub use routes::user_routes;
 pub use wallet::credit_refund;
+
+use crate::error::AppError;
+
+/// The message an unverifiable provider reply answers with (503: the channel cannot be trusted now).
+pub const MSG_UNTRUSTED_REPLY: &str = "支付渠道应答验签失败";
+
+/// The error for a provider reply whose signature does not verify: nothing it says is applied.
+pub fn untrusted_reply() -> AppError {
+    AppError::Unavailable(MSG_UNTRUSTED_REPLY.into())
+}
+
+/// Whether `e` says the provider answered but its answer could not be trusted (the outcome is unknown).
+pub fn is_untrusted_reply(e: &AppError) -> bool {
+    matches!(e, AppError::Unavailable(m) if m == MSG_UNTRUSTED_REPLY)
+}
+
+/// Logs every configured WeChat platform key that cannot verify anything now (unreadable, a
+/// certificate filed under another serial, or outside its validity).
+pub fn log_configuration_problems(settings: &crate::config::PaymentSettings) {
+    let now = chrono::Utc::now().timestamp();
+    for (serial, reason) in wechat::platform_key_problems(&settings.wechat, now) {
+        tracing::error!(
+            serial,
+            reason,
+            "wechat platform key unusable: callbacks and replies under this serial will be refused"
+        );
+    }
+}
 
 /// Makes ring the process-wide rustls provider (reqwest is built without one, to avoid aws-lc).
 /// Installing twice is refused harmlessly; whichever provider came first stays.

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::dto::{CreatePaymentRequest, RechargeRequest, RefundRequest};
 use super::sandbox::{self, SandboxNotification};
-use super::service::{self, Channel, MSG_PAYMENT_NOT_FOUND, Outcome, PayContext};
+use super::service::{self, Channel, MSG_PAYMENT_NOT_FOUND, Outcome, PayContext, RefundResult};
 use super::{alipay, wallet, wechat};
 use crate::error::{AppError, AppResult};
 use crate::http::{ClientIp, Pagination, ValidatedJson, parse_id};
@@ -94,7 +94,7 @@ pub struct PaymentListQuery {
 }
 
 #[utoipa::path(get, path = "/api/payment/list", tag = "payment", security(("bearer" = [])),
-    responses((status = 200, description = "`data.payments`, `data.total`")))]
+    responses((status = 200, description = "`data.payments` (each with `notify_data` and its `order`, zero-valued for recharges), `data.total`")))]
 pub async fn list_payments(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -159,7 +159,7 @@ fn apply_reply(result: AppResult<Outcome>) -> (StatusCode, &'static str) {
     match result {
         Ok(Outcome::Applied | Outcome::AlreadyApplied) => (StatusCode::OK, "成功"),
         Ok(Outcome::AmountMismatch) => (StatusCode::BAD_REQUEST, "金额不一致"),
-        Err(AppError::NotFound(_)) => (StatusCode::NOT_FOUND, "支付记录不存在"),
+        Err(AppError::NotFound(_)) => (StatusCode::NOT_FOUND, "记录不存在"),
         Err(AppError::BadRequest(_) | AppError::InvalidInput(_)) => {
             (StatusCode::BAD_REQUEST, "请求无效")
         }
@@ -171,7 +171,7 @@ fn apply_reply(result: AppResult<Outcome>) -> (StatusCode, &'static str) {
 }
 
 #[utoipa::path(post, path = "/api/payment/wechat/callback", tag = "payment",
-    request_body(content = String, content_type = "application/json", description = "WeChat Pay v3 notification"),
+    request_body(content = String, content_type = "application/json", description = "WeChat Pay v3 notification: TRANSACTION.* (payments) or REFUND.* (refunds)"),
     responses((status = 200, description = "{\"code\":\"SUCCESS\"}"), (status = 401, description = "{\"code\":\"FAIL\"}: bad signature or stale timestamp")))]
 pub async fn wechat_callback(
     state: web::Data<AppState>,
@@ -189,7 +189,7 @@ pub async fn wechat_callback(
         serial: header(&req, "Wechatpay-Serial"),
     };
     let now = chrono::Utc::now().timestamp();
-    let (event_type, tx) = match wechat::verify_notification(cfg, &headers, &body, now) {
+    let (event_type, notice) = match wechat::verify_notification(cfg, &headers, &body, now) {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(reason = ?e, "wechat callback refused");
@@ -203,19 +203,50 @@ pub async fn wechat_callback(
             return wechat_reply(status, "验签失败");
         }
     };
-    if tx.trade_state != "SUCCESS" || !event_type.starts_with("TRANSACTION.") {
-        tracing::info!(trade_state = %tx.trade_state, event_type, "wechat notification acknowledged, nothing to apply");
-        return wechat_reply(StatusCode::OK, "成功");
-    }
-    let result = service::apply_confirmation(
-        &state,
-        Channel::Wechat,
-        &tx.out_trade_no,
-        &tx.transaction_id,
-        tx.amount.total,
-        Some(String::from_utf8_lossy(&body).into_owned()),
-    )
-    .await;
+    let result = match notice {
+        wechat::Notice::Transaction(tx) if tx.trade_state == "SUCCESS" => {
+            service::apply_confirmation(
+                &state,
+                Channel::Wechat,
+                &tx.out_trade_no,
+                &tx.transaction_id,
+                tx.amount.total,
+                Some(String::from_utf8_lossy(&body).into_owned()),
+            )
+            .await
+        }
+        wechat::Notice::Refund(refund) => {
+            let result = match refund.refund_status.as_str() {
+                "SUCCESS" => Some(RefundResult::Succeeded(Some(refund.refund_id.clone()))),
+                "ABNORMAL" | "CLOSED" => Some(RefundResult::Failed(format!(
+                    "微信退款{}",
+                    refund.refund_status
+                ))),
+                _ => None,
+            };
+            match result {
+                Some(result) => {
+                    service::apply_refund_notice(
+                        &state,
+                        Channel::Wechat,
+                        &refund.out_refund_no,
+                        &refund.out_trade_no,
+                        refund.amount.refund,
+                        result,
+                    )
+                    .await
+                }
+                None => Ok(Outcome::AlreadyApplied),
+            }
+        }
+        _ => {
+            tracing::info!(
+                event_type,
+                "wechat notification acknowledged, nothing to apply"
+            );
+            Ok(Outcome::AlreadyApplied)
+        }
+    };
     let (status, message) = apply_reply(result);
     wechat_reply(status, message)
 }

@@ -1,6 +1,8 @@
 //! Rules for payments: creating them on a channel, applying a confirmation exactly once, refunds, and
 //! the order side of both (through `orders::service::transition` on the same transaction).
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -11,17 +13,20 @@ use sea_orm::{
 use serde_json::Value;
 
 use super::dto::{
-    CreatePaymentRequest, PaymentCreated, PaymentList, PaymentView, RechargeRequest, RefundView,
+    CreatePaymentRequest, PaymentCreated, PaymentList, PaymentListItem, PaymentView,
+    RechargeRequest, RefundView,
 };
 use super::entity::{
     REFUND_FAILED, REFUND_PROCESSING, REFUND_SUCCEEDED, STATUS_PAID, STATUS_PENDING,
     STATUS_REFUNDED, payment, refund,
 };
 use super::wallet::{self, Movement};
-use super::{alipay, wechat};
+use super::{alipay, is_untrusted_reply, wechat};
 use crate::bus::{DomainEvent, EventBus};
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::http::Pagination;
+use crate::modules::orders::dto::OrderView;
+use crate::modules::orders::entity::order;
 use crate::modules::orders::rules::{OrderAction, action_allowed, can_transition};
 use crate::modules::orders::service::{self as orders, Order};
 use crate::modules::orders::status::{Actor, OrderStatus};
@@ -588,8 +593,36 @@ pub async fn list_payments(
         .limit(page.page_size)
         .all(db)
         .await?;
+    // The page's orders in one query, then their views (buyer, counselor, review) in a fixed number
+    // more: never a query per payment.
+    let mut order_ids: Vec<i64> = rows.iter().filter_map(|p| p.order_id).collect();
+    order_ids.sort_unstable();
+    order_ids.dedup();
+    let page_orders = if order_ids.is_empty() {
+        Vec::new()
+    } else {
+        order::Entity::find()
+            .filter(order::Column::Id.is_in(order_ids))
+            .all(db)
+            .await?
+    };
+    let views: HashMap<i64, OrderView> = orders::views(db, &page_orders)
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect();
     Ok(PaymentList {
-        payments: rows.iter().map(PaymentView::from).collect(),
+        payments: rows
+            .iter()
+            .map(|p| PaymentListItem {
+                payment: PaymentView::from(p),
+                notify_data: p.notify_data.clone().unwrap_or_default(),
+                order: p
+                    .order_id
+                    .and_then(|id| views.get(&id).cloned())
+                    .unwrap_or_else(OrderView::zero),
+            })
+            .collect(),
         total,
     })
 }
@@ -657,7 +690,7 @@ pub async fn refund_order(
         .await?;
     match paid {
         Some(p) if p.amount > p.refunded_amount => {
-            refund_payment(
+            let refund = refund_payment(
                 state,
                 &p,
                 p.amount - p.refunded_amount,
@@ -667,12 +700,17 @@ pub async fn refund_order(
             )
             .await?;
             let after = orders::get_order(&state.db, order.id).await?;
-            if after.status != i32::from(OrderStatus::Refunded) {
+            // A refund the channel is still processing moves the order when its notification comes.
+            if after.status != i32::from(OrderStatus::Refunded)
+                && refund.status != REFUND_PROCESSING
+            {
                 return Err(AppError::conflict(orders::MSG_STATE_CONFLICT));
             }
             Ok(after)
         }
-        _ => {
+        // Paid, but every fen is reserved by refunds the channel is still processing.
+        Some(_) => Err(AppError::conflict("退款处理中")),
+        None => {
             let txn = state.db.begin().await?;
             let updated =
                 orders::transition(&txn, order, OrderStatus::Refunded, actor, actor_id, note)
@@ -684,28 +722,242 @@ pub async fn refund_order(
     }
 }
 
-async fn set_refund_status<C: ConnectionTrait>(
-    db: &C,
-    refund_id: i64,
-    status: i32,
-    channel_refund_id: Option<String>,
-) -> AppResult<()> {
-    refund::Entity::update_many()
+/// How a channel settled a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundResult {
+    /// The money went back; the channel's refund id when it gave one.
+    Succeeded(Option<String>),
+    /// The refund did not happen (refused, closed, abnormal): the reserved amount is released.
+    Failed(String),
+}
+
+/// What the channel answered to a refund request.
+enum ChannelRefund {
+    /// Settled now (sandbox, wallet, Alipay, or WeChat `SUCCESS`).
+    Settled(Option<String>),
+    /// Accepted; a notification settles it (WeChat `PROCESSING`).
+    Pending(String),
+}
+
+/// Moves a processing refund to its final state on `txn`, with the payment, the order and the outbox
+/// event. The conditional update (`WHERE status = 0`) comes first, so a duplicate or concurrent
+/// settlement of the same refund changes nothing and answers `AlreadyApplied`.
+///
+/// On success: the payment becomes refunded once its succeeded refunds cover it, a wallet payment is
+/// credited back, the order's refunded amount grows and a full refund moves the order to refunded as
+/// `actor`. On failure: the amount reserved on the payment is released.
+async fn settle_refund_in_txn<C: ConnectionTrait>(
+    txn: &C,
+    row: &refund::Model,
+    result: &RefundResult,
+    actor: Actor,
+    actor_id: Option<i64>,
+) -> AppResult<Outcome> {
+    let now = Utc::now();
+    let (status, channel_refund_id) = match result {
+        RefundResult::Succeeded(id) => (REFUND_SUCCEEDED, id.clone()),
+        RefundResult::Failed(_) => (REFUND_FAILED, None),
+    };
+    let mut update = refund::Entity::update_many()
         .col_expr(refund::Column::Status, Expr::value(status))
-        .col_expr(
-            refund::Column::ChannelRefundId,
-            Expr::value(channel_refund_id),
+        .col_expr(refund::Column::UpdatedAt, Expr::value(now))
+        .filter(refund::Column::Id.eq(row.id))
+        .filter(refund::Column::Status.eq(REFUND_PROCESSING));
+    if let Some(id) = channel_refund_id.filter(|id| !id.is_empty()) {
+        update = update.col_expr(refund::Column::ChannelRefundId, Expr::value(id));
+    }
+    if update.exec(txn).await?.rows_affected != 1 {
+        return Ok(Outcome::AlreadyApplied);
+    }
+    let p = get_payment(txn, row.payment_id).await?;
+    if let RefundResult::Failed(reason) = result {
+        payment::Entity::update_many()
+            .col_expr(
+                payment::Column::RefundedAmount,
+                Expr::col(payment::Column::RefundedAmount).sub(row.amount),
+            )
+            .col_expr(payment::Column::UpdatedAt, Expr::value(now))
+            .filter(payment::Column::Id.eq(p.id))
+            .exec(txn)
+            .await?;
+        EventBus::record(
+            txn,
+            &DomainEvent::PaymentRefundFailed {
+                payment_id: p.id,
+                refund_id: row.id,
+                user_id: p.user_id,
+                order_id: p.order_id,
+                amount: row.amount,
+                reason: reason.chars().take(200).collect(),
+            },
         )
-        .col_expr(refund::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(refund::Column::Id.eq(refund_id))
-        .exec(db)
         .await?;
-    Ok(())
+        return Ok(Outcome::Applied);
+    }
+    // Full when the refunds that succeeded cover the payment; a reservation still processing does
+    // not count, since it may yet fail.
+    let succeeded = succeeded_refunds(txn, p.id).await?;
+    let full = succeeded >= p.amount;
+    if full {
+        payment::Entity::update_many()
+            .col_expr(payment::Column::Status, Expr::value(STATUS_REFUNDED))
+            .col_expr(payment::Column::UpdatedAt, Expr::value(now))
+            .filter(payment::Column::Id.eq(p.id))
+            .filter(payment::Column::Status.eq(STATUS_PAID))
+            .exec(txn)
+            .await?;
+    }
+    if channel_of(&p) == Channel::Balance {
+        wallet::apply(
+            txn,
+            Movement {
+                user_id: p.user_id,
+                kind: wallet::KIND_REFUND,
+                amount: row.amount,
+                description: &format!("订单退款 {}", p.order_no),
+                order_id: p.order_id,
+                payment_id: Some(p.id),
+                dedupe_key: &format!("refund:{}", row.refund_no),
+            },
+        )
+        .await?;
+    }
+    if let Some(order_id) = p.order_id {
+        if let Err(e) = orders::add_refunded_amount(txn, order_id, row.amount).await {
+            tracing::warn!(order_id, error = %e, "order refunded amount not recorded");
+        }
+        if full {
+            let order = orders::get_order(txn, order_id).await?;
+            if let Err(e) = orders::transition(
+                txn,
+                &order,
+                OrderStatus::Refunded,
+                actor,
+                actor_id,
+                &row.reason,
+            )
+            .await
+            {
+                tracing::warn!(order_id, error = %e, "refunded payment left the order unchanged");
+            }
+        }
+    }
+    EventBus::record(
+        txn,
+        &DomainEvent::PaymentRefunded {
+            payment_id: p.id,
+            user_id: p.user_id,
+            order_id: p.order_id,
+            amount: row.amount,
+        },
+    )
+    .await?;
+    Ok(Outcome::Applied)
+}
+
+/// Σ of the succeeded refunds of a payment, fen.
+async fn succeeded_refunds<C: ConnectionTrait>(db: &C, payment_id: i64) -> AppResult<i64> {
+    let backend = db.get_database_backend();
+    let sum: Option<i64> = refund::Entity::find()
+        .select_only()
+        .column_as(crate::db::sum_as_i64(backend, "amount"), "s")
+        .filter(refund::Column::PaymentId.eq(payment_id))
+        .filter(refund::Column::Status.eq(REFUND_SUCCEEDED))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(sum.unwrap_or_default())
+}
+
+/// Settles one refund in its own transaction; commits only when it changed something.
+async fn settle_refund(
+    state: &AppState,
+    row: &refund::Model,
+    result: &RefundResult,
+    actor: Actor,
+    actor_id: Option<i64>,
+) -> AppResult<Outcome> {
+    let txn = state.db.begin().await?;
+    let outcome = settle_refund_in_txn(&txn, row, result, actor, actor_id).await?;
+    if outcome == Outcome::Applied {
+        txn.commit().await?;
+        state.bus.notify();
+    } else {
+        txn.rollback().await?;
+    }
+    Ok(outcome)
+}
+
+/// Who a refund settled later (by a notification) moves the order as: the system, or an administrator
+/// for a completed order, since only an administrator may have asked for that refund.
+fn settling_actor(order_status: Option<i32>) -> Actor {
+    match order_status.map(OrderStatus::try_from) {
+        Some(Ok(OrderStatus::Completed)) => Actor::Admin,
+        _ => Actor::System,
+    }
+}
+
+/// Applies a verified refund result reported by a channel's notification, at most once.
+///
+/// # Errors
+/// 404 for an unknown refund number, 400 when the refund belongs to another payment or channel.
+pub async fn apply_refund_notice(
+    state: &AppState,
+    channel: Channel,
+    refund_no: &str,
+    payment_no: &str,
+    refunded: i64,
+    result: RefundResult,
+) -> AppResult<Outcome> {
+    let row = refund::Entity::find()
+        .filter(refund::Column::RefundNo.eq(refund_no))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| AppError::not_found("退款记录不存在"))?;
+    let p = get_payment(&state.db, row.payment_id).await?;
+    if p.payment_no != payment_no || channel_of(&p) != channel {
+        return Err(AppError::bad_request("退款单与支付记录不匹配"));
+    }
+    if row.status != REFUND_PROCESSING {
+        let settled_as = if row.status == REFUND_SUCCEEDED {
+            matches!(result, RefundResult::Succeeded(_))
+        } else {
+            matches!(result, RefundResult::Failed(_))
+        };
+        if !settled_as {
+            tracing::warn!(
+                refund_no,
+                status = row.status,
+                ?result,
+                "refund notice contradicts the settled refund; ignored"
+            );
+        }
+        return Ok(Outcome::AlreadyApplied);
+    }
+    if matches!(result, RefundResult::Succeeded(_)) && refunded != row.amount {
+        tracing::warn!(
+            refund_no,
+            expected = row.amount,
+            received = refunded,
+            "refund amount mismatch; not applied"
+        );
+        return Ok(Outcome::AmountMismatch);
+    }
+    let order_status = match p.order_id {
+        Some(id) => orders::find_order(&state.db, id).await?.map(|o| o.status),
+        None => None,
+    };
+    let outcome = settle_refund(state, &row, &result, settling_actor(order_status), None).await?;
+    if outcome == Outcome::Applied {
+        tracing::info!(refund_no, ?result, "refund settled by notification");
+    }
+    Ok(outcome)
 }
 
 /// Refunds `amount` fen of a paid payment: reserve it (so two refunds can never exceed the payment),
-/// ask the channel, then record the result. A full refund moves the payment to refunded and the order
-/// to refunded (as `actor`) in the same transaction as the money.
+/// ask the channel, then settle with its answer ([`settle_refund_in_txn`]). A channel that answers
+/// "processing" leaves the refund reserved until its notification settles it; so does a reply whose
+/// signature does not verify, since the channel may have refunded.
 pub async fn refund_payment(
     state: &AppState,
     p: &Payment,
@@ -771,98 +1023,63 @@ pub async fn refund_payment(
             &reason,
         )
         .await
-        .map(Some),
+        .map(|reply| match reply {
+            wechat::RefundReply::Succeeded(id) => ChannelRefund::Settled(Some(id)),
+            wechat::RefundReply::Processing(id) => ChannelRefund::Pending(id),
+        }),
         Channel::Alipay => alipay::refund(&cfg.alipay, &p.payment_no, &refund_no, amount, &reason)
             .await
-            .map(Some),
-        Channel::Sandbox | Channel::Balance => Ok(None),
+            .map(|id| ChannelRefund::Settled(Some(id))),
+        Channel::Sandbox | Channel::Balance => Ok(ChannelRefund::Settled(None)),
     };
-    let channel_refund_id = match channel_result {
-        Ok(id) => id,
-        Err(e) => {
-            let txn = state.db.begin().await?;
-            set_refund_status(&txn, row.id, REFUND_FAILED, None).await?;
-            payment::Entity::update_many()
-                .col_expr(
-                    payment::Column::RefundedAmount,
-                    Expr::col(payment::Column::RefundedAmount).sub(amount),
-                )
-                .filter(payment::Column::Id.eq(p.id))
-                .exec(&txn)
+    match channel_result {
+        Ok(ChannelRefund::Settled(id)) => {
+            let result = RefundResult::Succeeded(id);
+            settle_refund(state, &row, &result, actor, actor_id).await?;
+        }
+        Ok(ChannelRefund::Pending(id)) => {
+            refund::Entity::update_many()
+                .col_expr(refund::Column::ChannelRefundId, Expr::value(id))
+                .col_expr(refund::Column::UpdatedAt, Expr::value(Utc::now()))
+                .filter(refund::Column::Id.eq(row.id))
+                .filter(refund::Column::Status.eq(REFUND_PROCESSING))
+                .exec(&state.db)
                 .await?;
-            txn.commit().await?;
+            tracing::info!(payment_id = p.id, refund_no, "channel refund processing");
+        }
+        Err(e) if is_untrusted_reply(&e) => {
+            tracing::warn!(
+                payment_id = p.id,
+                refund_no,
+                "channel refund outcome unknown; it stays processing with its amount reserved"
+            );
+            return Err(e);
+        }
+        Err(e) => {
+            let result = RefundResult::Failed(e.to_string());
+            settle_refund(state, &row, &result, actor, actor_id).await?;
             tracing::warn!(payment_id = p.id, refund_no, error = %e, "channel refund failed");
             return Err(e);
         }
-    };
-
-    let txn = state.db.begin().await?;
-    set_refund_status(&txn, row.id, REFUND_SUCCEEDED, channel_refund_id).await?;
-    let current = get_payment(&txn, p.id).await?;
+    }
+    // Read back rather than assume: a notification may have settled the refund meanwhile.
+    let status = refund::Entity::find_by_id(row.id)
+        .one(&state.db)
+        .await?
+        .map_or(REFUND_PROCESSING, |r| r.status);
+    if status == REFUND_FAILED {
+        return Err(AppError::conflict("退款失败"));
+    }
+    let current = get_payment(&state.db, p.id).await?;
     let full = current.refunded_amount >= current.amount;
-    if full {
-        payment::Entity::update_many()
-            .col_expr(payment::Column::Status, Expr::value(STATUS_REFUNDED))
-            .filter(payment::Column::Id.eq(p.id))
-            .filter(payment::Column::Status.eq(STATUS_PAID))
-            .exec(&txn)
-            .await?;
-    }
-    if channel_of(p) == Channel::Balance {
-        wallet::apply(
-            &txn,
-            Movement {
-                user_id: p.user_id,
-                kind: wallet::KIND_REFUND,
-                amount,
-                description: &format!("订单退款 {}", p.order_no),
-                order_id: p.order_id,
-                payment_id: Some(p.id),
-                dedupe_key: &format!("refund:{refund_no}"),
-            },
-        )
-        .await?;
-    }
-    if let Some(order_id) = p.order_id {
-        if let Err(e) = orders::add_refunded_amount(&txn, order_id, amount).await {
-            tracing::warn!(order_id, error = %e, "order refunded amount not recorded");
-        }
-        if full {
-            let order = orders::get_order(&txn, order_id).await?;
-            if let Err(e) = orders::transition(
-                &txn,
-                &order,
-                OrderStatus::Refunded,
-                actor,
-                actor_id,
-                &reason,
-            )
-            .await
-            {
-                tracing::warn!(order_id, error = %e, "refunded payment left the order unchanged");
-            }
-        }
-    }
-    EventBus::record(
-        &txn,
-        &DomainEvent::PaymentRefunded {
-            payment_id: p.id,
-            user_id: p.user_id,
-            order_id: p.order_id,
-            amount,
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    state.bus.notify();
     Ok(RefundView {
         refund_id: row.id,
         refund_no,
         payment_id: p.id,
         amount: money::to_yuan(amount),
-        status: REFUND_SUCCEEDED,
+        status,
         kind: if full { "full" } else { "partial" },
-        payment_status: if full { STATUS_REFUNDED } else { STATUS_PAID },
+        payment_status: current.status,
         refunded_amount: money::to_yuan(current.refunded_amount),
     })
 }

@@ -1,10 +1,15 @@
 //! WeChat Pay API v3: signed requests (`Authorization: WECHATPAY2-SHA256-RSA2048 …`), prepay for
-//! NATIVE/JSAPI/H5/APP, refunds, and verification + decryption of payment notifications.
+//! NATIVE/JSAPI/H5/APP, refunds, verification of the platform's signature on its replies, and
+//! verification + decryption of payment and refund notifications.
+//!
+//! Platform keys are configured per `Wechatpay-Serial`, as a bare public key (WeChat's "platform
+//! public key" mode) or as the platform certificate WeChat distributes; a certificate must carry that
+//! serial and be within its validity.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::crypto;
+use super::{crypto, untrusted_reply};
 use crate::config::WechatPaySettings;
 use crate::error::{AppError, AppResult};
 
@@ -45,6 +50,13 @@ pub fn authorization(
     ))
 }
 
+fn reply_header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
 async fn post(cfg: &WechatPaySettings, path: &str, body: &Value) -> AppResult<Value> {
     let body = body.to_string();
     let timestamp = chrono::Utc::now().timestamp();
@@ -63,11 +75,35 @@ async fn post(cfg: &WechatPaySettings, path: &str, body: &Value) -> AppResult<Va
             AppError::Unavailable("支付渠道暂不可用".into())
         })?;
     let status = res.status();
-    let value: Value = res.json().await.unwrap_or(Value::Null);
+    let timestamp = reply_header(&res, "Wechatpay-Timestamp").to_owned();
+    let nonce = reply_header(&res, "Wechatpay-Nonce").to_owned();
+    let signature = reply_header(&res, "Wechatpay-Signature").to_owned();
+    let serial = reply_header(&res, "Wechatpay-Serial").to_owned();
+    let raw = res.bytes().await.map_err(|e| {
+        tracing::warn!(error = %e, "wechat pay reply unreadable");
+        AppError::Unavailable("支付渠道暂不可用".into())
+    })?;
+    let value: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     if !status.is_success() {
+        // Refusals change nothing on our side but a failed attempt, so they are taken as they come
+        // (WeChat does not sign every error reply).
         tracing::warn!(%status, body = %value, path, "wechat pay refused the request");
         let message = value["message"].as_str().unwrap_or("微信支付请求失败");
         return Err(AppError::bad_request(format!("微信支付: {message}")));
+    }
+    let headers = NotifyHeaders {
+        timestamp: &timestamp,
+        nonce: &nonce,
+        signature: &signature,
+        serial: &serial,
+    };
+    if let Err(reason) = verify_signature(cfg, &headers, &raw, chrono::Utc::now().timestamp()) {
+        tracing::warn!(
+            ?reason,
+            path,
+            "wechat pay reply signature refused; reply ignored"
+        );
+        return Err(untrusted_reply());
     }
     Ok(value)
 }
@@ -172,7 +208,19 @@ pub async fn prepay(cfg: &WechatPaySettings, req: &PrepayRequest<'_>) -> AppResu
     })
 }
 
-/// Asks WeChat to refund; returns its `refund_id`.
+/// What WeChat said about a refund it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundReply {
+    /// Already refunded; the `refund_id`.
+    Succeeded(String),
+    /// Accepted; a `REFUND.*` notification tells the result.
+    Processing(String),
+}
+
+/// Asks WeChat to refund.
+///
+/// # Errors
+/// 400 when WeChat refuses, 503 when it cannot be reached or its reply does not verify.
 pub async fn refund(
     cfg: &WechatPaySettings,
     payment_no: &str,
@@ -180,7 +228,7 @@ pub async fn refund(
     amount: i64,
     total: i64,
     reason: &str,
-) -> AppResult<String> {
+) -> AppResult<RefundReply> {
     let body = json!({
         "out_trade_no": payment_no,
         "out_refund_no": refund_no,
@@ -188,10 +236,17 @@ pub async fn refund(
         "amount": { "refund": amount, "total": total, "currency": "CNY" },
     });
     let res = post(cfg, "/v3/refund/domestic/refunds", &body).await?;
+    if res["out_refund_no"]
+        .as_str()
+        .is_some_and(|no| no != refund_no)
+    {
+        tracing::warn!(refund_no, reply = %res, "wechat refund reply is for another refund");
+        return Err(untrusted_reply());
+    }
+    let refund_id = res["refund_id"].as_str().unwrap_or_default().to_owned();
     match res["status"].as_str() {
-        Some("SUCCESS" | "PROCESSING") => {
-            Ok(res["refund_id"].as_str().unwrap_or_default().to_owned())
-        }
+        Some("SUCCESS") => Ok(RefundReply::Succeeded(refund_id)),
+        Some("PROCESSING") => Ok(RefundReply::Processing(refund_id)),
         other => {
             tracing::warn!(status = ?other, "wechat refund not accepted");
             Err(AppError::bad_request("微信退款失败"))
@@ -253,25 +308,96 @@ pub struct Transaction {
     pub amount: TransactionAmount,
 }
 
-/// Verifies the platform signature over `timestamp\nnonce\nbody\n`, the clock skew, decrypts the
-/// resource with the APIv3 key and checks it is for our merchant (and app, when configured).
-pub fn verify_notification(
+#[derive(Deserialize)]
+pub struct RefundAmount {
+    pub total: i64,
+    pub refund: i64,
+}
+
+/// The decrypted `resource` of a `REFUND.*` notification.
+#[derive(Deserialize)]
+pub struct RefundNotice {
+    pub mchid: String,
+    pub out_trade_no: String,
+    pub out_refund_no: String,
+    #[serde(default)]
+    pub refund_id: String,
+    /// `SUCCESS`, `ABNORMAL` or `CLOSED`.
+    pub refund_status: String,
+    pub amount: RefundAmount,
+}
+
+/// What a verified notification reports.
+pub enum Notice {
+    /// `TRANSACTION.*`.
+    Transaction(Transaction),
+    /// `REFUND.*`.
+    Refund(RefundNotice),
+    /// Any other event type: acknowledged, nothing to apply.
+    Other,
+}
+
+/// The key configured for `serial` from its source, or why it is unusable at `now`.
+fn resolve_platform_key(source: &str, serial: &str, now: i64) -> Result<rsa::RsaPublicKey, String> {
+    match crypto::certified_key(source) {
+        Ok(Some(cert)) if !cert.has_serial(serial) => Err(format!(
+            "the certificate's serial is {}, not {serial}",
+            cert.serial
+        )),
+        Ok(Some(cert)) if !cert.valid_at(now) => {
+            Err("the certificate is outside its validity".to_owned())
+        }
+        Ok(Some(cert)) => Ok(cert.key),
+        Ok(None) => crypto::public_key(source).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The platform key for `serial`: a bare public key, or the key of the certificate with that serial
+/// while it is valid.
+pub fn platform_key(
+    cfg: &WechatPaySettings,
+    serial: &str,
+    now: i64,
+) -> Result<rsa::RsaPublicKey, NotifyError> {
+    let source = cfg
+        .platform_public_keys
+        .get(serial)
+        .ok_or(NotifyError::UnknownSerial)?;
+    resolve_platform_key(source, serial, now).map_err(|reason| {
+        tracing::error!(serial, reason, "wechat platform key unusable");
+        NotifyError::UnknownSerial
+    })
+}
+
+/// Every configured platform key that cannot verify anything at `now`, with the reason: startup
+/// reports them rather than the first refused callback.
+pub fn platform_key_problems(cfg: &WechatPaySettings, now: i64) -> Vec<(String, String)> {
+    let mut problems: Vec<(String, String)> = cfg
+        .platform_public_keys
+        .iter()
+        .filter_map(|(serial, source)| {
+            resolve_platform_key(source, serial, now)
+                .err()
+                .map(|reason| (serial.clone(), reason))
+        })
+        .collect();
+    problems.sort();
+    problems
+}
+
+/// Verifies the platform signature over `timestamp\nnonce\nbody\n` and the clock skew: the check
+/// of notifications and of the replies to our calls alike.
+pub fn verify_signature(
     cfg: &WechatPaySettings,
     headers: &NotifyHeaders<'_>,
     body: &[u8],
     now: i64,
-) -> Result<(String, Transaction), NotifyError> {
+) -> Result<(), NotifyError> {
     if headers.timestamp.is_empty() || headers.signature.is_empty() || headers.serial.is_empty() {
         return Err(NotifyError::MissingHeaders);
     }
-    let key_source = cfg
-        .platform_public_keys
-        .get(headers.serial)
-        .ok_or(NotifyError::UnknownSerial)?;
-    let key = crypto::public_key(key_source).map_err(|e| {
-        tracing::error!(error = %e, "wechat platform key unreadable");
-        NotifyError::UnknownSerial
-    })?;
+    let key = platform_key(cfg, headers.serial, now)?;
     let mut message = format!("{}\n{}\n", headers.timestamp, headers.nonce).into_bytes();
     message.extend_from_slice(body);
     message.push(b'\n');
@@ -286,6 +412,18 @@ pub fn verify_notification(
     if (now - timestamp).abs() > MAX_CLOCK_SKEW_SECS {
         return Err(NotifyError::StaleTimestamp);
     }
+    Ok(())
+}
+
+/// Verifies a notification ([`verify_signature`]), decrypts the resource with the APIv3 key and
+/// checks it is for our merchant (and app, when configured).
+pub fn verify_notification(
+    cfg: &WechatPaySettings,
+    headers: &NotifyHeaders<'_>,
+    body: &[u8],
+    now: i64,
+) -> Result<(String, Notice), NotifyError> {
+    verify_signature(cfg, headers, body, now)?;
     let envelope: Envelope = serde_json::from_slice(body).map_err(|_| NotifyError::Malformed)?;
     let plain = crypto::aes_gcm_decrypt(
         cfg.apiv3_key.as_bytes(),
@@ -294,11 +432,23 @@ pub fn verify_notification(
         &envelope.resource.ciphertext,
     )
     .ok_or(NotifyError::Undecryptable)?;
-    let tx: Transaction = serde_json::from_slice(&plain).map_err(|_| NotifyError::Malformed)?;
-    if tx.mchid != cfg.mch_id || (!cfg.app_id.is_empty() && tx.appid != cfg.app_id) {
-        return Err(NotifyError::WrongMerchant);
-    }
-    Ok((envelope.event_type, tx))
+    let notice = if envelope.event_type.starts_with("TRANSACTION.") {
+        let tx: Transaction = serde_json::from_slice(&plain).map_err(|_| NotifyError::Malformed)?;
+        if tx.mchid != cfg.mch_id || (!cfg.app_id.is_empty() && tx.appid != cfg.app_id) {
+            return Err(NotifyError::WrongMerchant);
+        }
+        Notice::Transaction(tx)
+    } else if envelope.event_type.starts_with("REFUND.") {
+        let refund: RefundNotice =
+            serde_json::from_slice(&plain).map_err(|_| NotifyError::Malformed)?;
+        if refund.mchid != cfg.mch_id {
+            return Err(NotifyError::WrongMerchant);
+        }
+        Notice::Refund(refund)
+    } else {
+        Notice::Other
+    };
+    Ok((envelope.event_type, notice))
 }
 
 #[cfg(test)]
@@ -356,8 +506,11 @@ mod tests {
             signature: &sig,
             serial: "SERIAL",
         };
-        let (event, tx) = verify_notification(&cfg, &headers, body.as_bytes(), now).unwrap();
+        let (event, notice) = verify_notification(&cfg, &headers, body.as_bytes(), now).unwrap();
         assert_eq!(event, "TRANSACTION.SUCCESS");
+        let Notice::Transaction(tx) = notice else {
+            panic!("a transaction notice")
+        };
         assert_eq!((tx.out_trade_no.as_str(), tx.amount.total), ("PAY1", 100));
         assert_eq!(
             verify_notification(&cfg, &headers, body.as_bytes(), now + 301).err(),
@@ -375,6 +528,15 @@ mod tests {
             verify_notification(&cfg, &unknown, body.as_bytes(), now).err(),
             Some(NotifyError::UnknownSerial)
         );
+        assert!(platform_key_problems(&cfg, now).is_empty());
+        let mut broken = cfg.clone();
+        broken.platform_public_keys.insert(
+            "BROKEN".into(),
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".into(),
+        );
+        let problems = platform_key_problems(&broken, now);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "BROKEN");
         let foreign = notification(&cfg, "1900000000");
         let foreign_sig = sign(now, &foreign);
         let foreign_headers = NotifyHeaders {
