@@ -23,7 +23,8 @@
 #
 # Knobs (environment): RUNS (5), DURATION (10s), THREADS (2), CONNS (32), FLOW_CONNS (8: one wrk thread per
 #   connection), WARMUP (3s), WRK_TIMEOUT (10s), PG_URL (postgres://root@127.0.0.1:5432), PEER_WORKERS
-#   (nproc), SKIP_BUILD=1, KEEP_DB=1 (do not drop the two databases).
+#   (nproc), SKIP_BUILD=1, MYCHAT_BIN (a prebuilt binary, with SKIP_BUILD=1), KEEP_DB=1 (keep the two
+#   databases).
 # Ports: MyChat 19280/19281/19282, the baseline 19290, the peer 19291.
 #
 # Every load step is bounded in time: wrk runs for a fixed -d under `timeout`; every wait has a deadline.
@@ -129,7 +130,7 @@ psql_admin -c "SELECT 1" >/dev/null || die "PostgreSQL is not reachable at $PG_U
 # --------------------------------------------------------------------------------------------
 # 2. Build
 # --------------------------------------------------------------------------------------------
-MYCHAT_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/mychat"
+MYCHAT_BIN="${MYCHAT_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/mychat}"
 BASELINE_BIN="$BASELINE_DIR/target/release/baseline-hello"
 if [[ "${SKIP_BUILD:-0}" != "1" ]]; then
     log "cargo build --release (mychat)"
@@ -228,35 +229,34 @@ psql_admin -c "CREATE DATABASE $DB_RS" -c "CREATE DATABASE $DB_JS" >/dev/null
 DBS_CREATED=1
 DATA_DIR="$(mktemp -d -t mychat-api-bench.XXXXXX)"
 
-# mychat_env DB_URL CMD...: runs CMD with MyChat's environment (nothing inherited may point it elsewhere).
+# mychat_env DB_URL CMD...: execs CMD with MyChat's environment (nothing inherited may point it elsewhere).
+# It replaces the shell it runs in: call it in a subshell, or in the background (then $! is CMD's pid).
 mychat_env() {
     local db_url="$1"
     shift
-    (
-        for v in $(compgen -e | grep -E '^MYCHAT_' || true); do unset "$v"; done
-        unset DATABASE_URL REDIS_URL RUST_LOG
-        cd "$REPO" # config/<env>.toml is read relative to the working directory
-        export MYCHAT_DATA_DIR="$DATA_DIR" \
-            DATABASE_URL="$db_url" \
-            MYCHAT_ADMIN_PASSWORD=bench-admin-pass \
-            MYCHAT_ENV=production \
-            MYCHAT__LOG__LEVEL=warn \
-            MYCHAT__PAYMENTS__SANDBOX_ENABLED=true \
-            MYCHAT__PAYMENTS__SANDBOX_SECRET="$SANDBOX_SECRET" \
-            MYCHAT__AUTH__USER_JWT_SECRET="$USER_SECRET" \
-            MYCHAT__AUTH__ADMIN_JWT_SECRET="$ADMIN_SECRET" \
-            MYCHAT_BIND="$HOST" \
-            MYCHAT_USER_PORT="$USER_PORT" \
-            MYCHAT_ADMIN_PORT="$ADMIN_PORT" \
-            MYCHAT_WS_PORT="$WS_PORT"
-        exec "$@"
-    )
+    for v in $(compgen -e | grep -E '^MYCHAT_' || true); do unset "$v"; done
+    unset DATABASE_URL REDIS_URL RUST_LOG
+    cd "$REPO" # config/<env>.toml is read relative to the working directory
+    export MYCHAT_DATA_DIR="$DATA_DIR" \
+        DATABASE_URL="$db_url" \
+        MYCHAT_ADMIN_PASSWORD=bench-admin-pass \
+        MYCHAT_ENV=production \
+        MYCHAT__LOG__LEVEL=warn \
+        MYCHAT__PAYMENTS__SANDBOX_ENABLED=true \
+        MYCHAT__PAYMENTS__SANDBOX_SECRET="$SANDBOX_SECRET" \
+        MYCHAT__AUTH__USER_JWT_SECRET="$USER_SECRET" \
+        MYCHAT__AUTH__ADMIN_JWT_SECRET="$ADMIN_SECRET" \
+        MYCHAT_BIND="$HOST" \
+        MYCHAT_USER_PORT="$USER_PORT" \
+        MYCHAT_ADMIN_PORT="$ADMIN_PORT" \
+        MYCHAT_WS_PORT="$WS_PORT"
+    exec "$@"
 }
 
 log "migrating $DB_RS and $DB_JS with mychat migrate"
-mychat_env "$URL_RS" timeout 120 "$MYCHAT_BIN" migrate >"$RESULTS/migrate-rs.log" 2>&1 \
+(mychat_env "$URL_RS" timeout 120 "$MYCHAT_BIN" migrate) >"$RESULTS/migrate-rs.log" 2>&1 \
     || die "migrate failed (see $RESULTS/migrate-rs.log)"
-mychat_env "$URL_JS" timeout 120 "$MYCHAT_BIN" migrate >"$RESULTS/migrate-js.log" 2>&1 \
+(mychat_env "$URL_JS" timeout 120 "$MYCHAT_BIN" migrate) >"$RESULTS/migrate-js.log" 2>&1 \
     || die "migrate failed (see $RESULTS/migrate-js.log)"
 
 # 50 enabled counselors with varied ratings, prices and statistics; the same rows in both databases.
