@@ -403,6 +403,7 @@ MF="$(med mychat-flow 1)" PF="$(med peer-flow 1)"
     echo "Host: $NPROC cores, shared with wrk and both servers. $(rustc --version 2>/dev/null || true); node $(node --version); $(psql --version | head -1)."
     echo "Code: git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown), $(git -C "$REPO" status --porcelain -- src migrations Cargo.toml Cargo.lock config bench/peer-node 2>/dev/null | wc -l) uncommitted change(s) under src/ migrations/ config/ Cargo.* bench/peer-node."
     echo "Load average (1/5/15 min): $LOAD_START at start, $(loadavg) at the end. 1-minute load before each run is in the raw .tsv files."
+    echo "Binary: $MYCHAT_BIN ($(stat -c %y "$MYCHAT_BIN" | cut -d. -f1))."
     echo "Peer: fastify $(node -p "require('$PEER_DIR/node_modules/fastify/package.json').version"), pg $(node -p "require('$PEER_DIR/node_modules/pg/package.json').version"), $PEER_WORKERS cluster workers."
     echo
     echo "GET \`$LIST_PATH\` ($COUNSELORS counselors, both cached), wrk -t$THREADS -c$CONNS -d$DURATION, $RUNS interleaved rounds (mychat, peer, hello):"
