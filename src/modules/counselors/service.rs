@@ -325,13 +325,14 @@ const GENERATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most pages one instance keeps serialized; past it the copy starts over (any `page` number is a key).
 const LOCAL_MAX_PAGES: usize = 1024;
 
-async fn current_generation(cache: &dyn Cache) -> String {
+/// The current generation, or `None` when the cache cannot be read (then nothing cached is trusted).
+async fn current_generation(cache: &dyn Cache) -> Option<String> {
     match cache.get(GENERATION_KEY).await {
-        Ok(Some(generation)) => generation,
-        Ok(None) => "0".into(),
+        Ok(Some(generation)) => Some(generation),
+        Ok(None) => Some("0".into()),
         Err(e) => {
             tracing::warn!(error.cause_chain = ?e, "counselor cache unavailable");
-            "0".into()
+            None
         }
     }
 }
@@ -416,7 +417,11 @@ pub async fn list_counselors(
         return serialize_page(&query_page(&state.db, filter, paging).await?);
     }
     let cache = state.infra.cache.as_ref();
-    let generation = current_generation(cache).await;
+    // Without a readable generation an invalidation could go unseen: read the database, as before the
+    // per-instance copy existed (the shared cache then fails too).
+    let Some(generation) = current_generation(cache).await else {
+        return serialize_page(&query_page(&state.db, filter, paging).await?);
+    };
     let local_key = PageKey {
         status: filter.status,
         sort_by: filter.sort_by,
