@@ -1,6 +1,7 @@
 //! The success envelope `{"code":200,"msg":"...","data":...}`.
 
 use actix_web::HttpResponse;
+use actix_web::http::header::ContentType;
 use serde::Serialize;
 
 use crate::error::AppError;
@@ -23,6 +24,21 @@ pub fn ok<T: Serialize>(msg: &str, data: T) -> ApiResult {
         msg,
         data: Some(data),
     }))
+}
+
+/// 200 with `data` already serialized (a cached page): the envelope is written around it, so the page
+/// is neither parsed nor serialized again.
+pub fn ok_raw(msg: &str, data_json: &str) -> ApiResult {
+    let msg = serde_json::to_string(msg).map_err(anyhow::Error::new)?;
+    let mut body = String::with_capacity(data_json.len() + msg.len() + 28);
+    body.push_str(r#"{"code":200,"msg":"#);
+    body.push_str(&msg);
+    body.push_str(r#","data":"#);
+    body.push_str(data_json);
+    body.push('}');
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body))
 }
 
 /// 200 with no `data` key, as the original sends for updates.

@@ -21,4 +21,6 @@ pub struct AppState {
     pub realtime: Arc<Hub>,
     /// The casbin enforcer behind the admin route guard.
     pub rbac: Arc<crate::modules::rbac::enforcer::RbacEnforcer>,
+    /// This instance's serialized directory pages, in front of `infra.cache`.
+    pub counselor_pages: crate::modules::counselors::service::PageCache,
 }

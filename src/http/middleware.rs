@@ -93,11 +93,9 @@ pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let origins = req
+    let allowed_origin = req
         .app_data::<web::Data<CorsOrigins>>()
-        .map(|o| o.0.clone())
-        .unwrap_or_default();
-    let allowed_origin = allowed_origin(&origins, &req);
+        .and_then(|origins| allowed_origin(&origins.0, &req));
     if req.method() == Method::OPTIONS {
         let mut response = HttpResponse::NoContent();
         if let Some(origin) = &allowed_origin {

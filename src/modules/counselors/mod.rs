@@ -10,6 +10,8 @@
 //!
 //! The directory pages are cached in `state.infra.cache` under keys that embed a "generation"; a change
 //! bumps the generation (directly after the commit, and again through the bus on every instance).
+//! In front of it each instance keeps the serialized pages (`state.counselor_pages`), used only under the
+//! generation they were filled in, so a hit is one generation read and no JSON work.
 //! Statistics are fed by the modules that own the facts, inside their own transactions:
 //! [`service::record_order_created`], [`service::record_order_cancelled`],
 //! [`service::record_completed_order`]. Deleting a counselor that has orders or reviews (per those

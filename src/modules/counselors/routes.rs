@@ -16,7 +16,7 @@ use crate::http::{Pagination, ValidatedJson, parse_id};
 use crate::modules::auth::{CurrentAdmin, CurrentUser};
 use crate::modules::files::storage;
 use crate::modules::users;
-use crate::response::{ApiResult, ok, ok_msg, ok_null};
+use crate::response::{ApiResult, ok, ok_msg, ok_null, ok_raw};
 use crate::state::AppState;
 
 /// Port 8080. The static `/api/counselor/...` paths come before `/api/counselor/{id}`, which must stay
@@ -102,9 +102,9 @@ fn list_query(req: &HttpRequest) -> Result<ListQuery, AppError> {
 pub async fn list_public(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let filter = ListFilter::parse(&list_query(&req)?, true)?;
     let paging = Pagination::from_query(req.query_string(), 10);
-    ok(
+    ok_raw(
         "获取成功",
-        service::list_counselors(&state, &filter, &paging).await?,
+        &service::list_counselors(&state, &filter, &paging).await?,
     )
 }
 
@@ -269,9 +269,9 @@ pub async fn admin_list(
 ) -> ApiResult {
     let filter = ListFilter::parse(&list_query(&req)?, false)?;
     let paging = Pagination::from_query(req.query_string(), 10);
-    ok(
+    ok_raw(
         "获取成功",
-        service::list_counselors(&state, &filter, &paging).await?,
+        &service::list_counselors(&state, &filter, &paging).await?,
     )
 }
 
