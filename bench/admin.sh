@@ -68,6 +68,8 @@ VIEWER_PASSWORD="bench-viewer-pass-$RANDOM$RANDOM"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 RESULTS="$BENCH/results/admin-$STAMP"
 mkdir -p "$RESULTS"
+# Every backend is seeded relative to this instant, so all of them hold the same rows.
+SEED_NOW="$(date +%s)"
 BENCH_DB="mychat_bench_$(tr 'A-Z' 'a-z' <<<"$STAMP")"
 
 log() { printf '[admin-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -185,20 +187,24 @@ pair_ratio() { # median over rounds of A's req/s / B's req/s in the same round
     median $(paste -d' ' "$RESULTS/$1.tsv" "$RESULTS/$2.tsv" | awk '{ if ($6 > 0) printf "%.4f\n", $1 / $6 }')
 }
 
-# A clean environment for admin-bench: nothing inherited may point it at another database or Redis.
-run_bench() { # run_bench SECS DATABASE_URL ARGS...: admin-bench in the repo root (config/); SECS 0: no limit
+# A clean environment for admin-bench (call it inside a subshell): nothing inherited may point it at
+# another database, Redis or log level. It runs in the repo root, where config/ is.
+bench_env() { # bench_env DATABASE_URL
+    for v in $(compgen -e | grep -E '^MYCHAT_' || true); do unset "$v"; done
+    unset DATABASE_URL REDIS_URL RUST_LOG
+    cd "$REPO"
+    export MYCHAT_DATA_DIR="$DATA_DIR" MYCHAT_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+        BENCH_VIEWER_PASSWORD="$VIEWER_PASSWORD" BENCH_SEED_NOW="$SEED_NOW" MYCHAT_ENV=production MYCHAT__LOG__LEVEL=warn \
+        MYCHAT__AUTH__LOGIN_RATE_PER_IP_PER_MINUTE=100000000 \
+        MYCHAT__AUTH__LOGIN_RATE_PER_ACCOUNT_PER_MINUTE=100000000 MYCHAT_BIND="$HOST"
+    if [[ -n "$1" ]]; then export DATABASE_URL="$1"; fi
+}
+run_bench() { # run_bench SECS DATABASE_URL ARGS...: admin-bench in the foreground, bounded by `timeout`
     local secs="$1" url="$2"
     shift 2
     (
-        for v in $(compgen -e | grep -E '^MYCHAT_' || true); do unset "$v"; done
-        unset DATABASE_URL REDIS_URL RUST_LOG
-        cd "$REPO"
-        export MYCHAT_DATA_DIR="$DATA_DIR" MYCHAT_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
-            BENCH_VIEWER_PASSWORD="$VIEWER_PASSWORD" MYCHAT_ENV=production MYCHAT__LOG__LEVEL=warn \
-            MYCHAT__AUTH__LOGIN_RATE_PER_IP_PER_MINUTE=100000000 \
-            MYCHAT__AUTH__LOGIN_RATE_PER_ACCOUNT_PER_MINUTE=100000000 MYCHAT_BIND="$HOST"
-        [[ -n "$url" ]] && export DATABASE_URL="$url"
-        if ((secs > 0)); then exec timeout "$secs" "$BIN" "$@"; else exec "$BIN" "$@"; fi
+        bench_env "$url"
+        exec timeout "$secs" "$BIN" "$@"
     )
 }
 
@@ -206,7 +212,11 @@ start_server() { # start_server DATABASE_URL LOGNAME
     for p in "$FULL_PORT" "$CHAIN_PORT" "$NOAUTHZ_PORT"; do
         port_in_use "$p" && die "port $p on $HOST is already in use; set BENCH_ADMIN_BASE_PORT"
     done
-    run_bench 0 "$1" serve "$FULL_PORT" "$CHAIN_PORT" "$NOAUTHZ_PORT" >"$RESULTS/$2.log" 2>&1 &
+    # One subshell that execs the server, so $! is the server's own pid (stop_pid signals it directly).
+    (
+        bench_env "$1"
+        exec "$BIN" serve "$FULL_PORT" "$CHAIN_PORT" "$NOAUTHZ_PORT"
+    ) >"$RESULTS/$2.log" 2>&1 &
     SERVER_PID=$!
     wait_http "http://$HOST:$FULL_PORT/health" "$SERVER_PID" 120 \
         || die "admin-bench serve did not answer /health within 120 s (see $RESULTS/$2.log)"

@@ -103,7 +103,12 @@ async fn setup(settings: Settings, args: &[String]) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let now = Utc::now();
+    // One anchor for every backend of a run (`BENCH_SEED_NOW`, Unix seconds), so their data are identical.
+    let now = match std::env::var("BENCH_SEED_NOW") {
+        Ok(s) => DateTime::from_timestamp(s.parse().context("bad BENCH_SEED_NOW")?, 0)
+            .context("bad BENCH_SEED_NOW")?,
+        Err(_) => DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_else(Utc::now),
+    };
     let txn = state.db.begin().await?;
     let user_ids = seed_users(&txn, &mut rng, now, n_users).await?;
     let counselors = seed_counselors(&txn, &mut rng, now, n_counselors).await?;
