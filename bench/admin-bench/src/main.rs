@@ -112,7 +112,8 @@ async fn setup(settings: Settings, args: &[String]) -> anyhow::Result<()> {
     let txn = state.db.begin().await?;
     let user_ids = seed_users(&txn, &mut rng, now, n_users).await?;
     let counselors = seed_counselors(&txn, &mut rng, now, n_counselors).await?;
-    let (orders, payments) = seed_orders(&txn, &mut rng, now, n_orders, &user_ids, &counselors).await?;
+    let (orders, payments) =
+        seed_orders(&txn, &mut rng, now, n_orders, &user_ids, &counselors).await?;
     txn.commit().await?;
     // Fresh statistics for the planner after a bulk load, as an operator would have after autovacuum.
     let analyze = match state.db.get_database_backend() {
@@ -541,7 +542,9 @@ async fn enforce_cost(settings: Settings, args: &[String]) -> anyhow::Result<()>
     };
     let viewer = admin_id(VIEWER).await?;
     let super_admin = admin_id("admin").await?;
-    let (p_rules, g_rules) = rbac::enforcer::RbacAdapter::new(db.clone()).derive().await?;
+    let (p_rules, g_rules) = rbac::enforcer::RbacAdapter::new(db.clone())
+        .derive()
+        .await?;
     println!(
         "policies p={} g={} (roles x permissions, admins x roles)",
         p_rules.len(),
