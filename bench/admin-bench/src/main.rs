@@ -287,6 +287,9 @@ async fn seed_counselors<C: ConnectionTrait>(
         .await?)
 }
 
+/// `(id, order_no, user_id, amount, refunded_amount, status, created_at)` of an order that was paid.
+type PaidOrder = (i64, String, i64, i64, i64, i32, DateTime<Utc>);
+
 /// Orders over the last 365 days: 5 % pending, 15 % paid, 60 % completed (one in ten with unused
 /// minutes refunded), 12 % cancelled, 8 % refunded; one payment per order that was ever paid.
 async fn seed_orders<C: ConnectionTrait>(
@@ -344,7 +347,7 @@ async fn seed_orders<C: ConnectionTrait>(
                 .await?;
         }
     }
-    let paid_orders: Vec<(i64, String, i64, i64, i64, i32, DateTime<Utc>)> = order::Entity::find()
+    let paid_orders: Vec<PaidOrder> = order::Entity::find()
         .select_only()
         .columns([
             order::Column::Id,
