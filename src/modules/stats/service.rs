@@ -299,14 +299,18 @@ pub async fn ranking(state: &AppState, kind: &str, limit: u64) -> AppResult<Vec<
     } else {
         ""
     };
+    // Orders are aggregated per counselor id first (an index-only pass over
+    // `idx_orders_counselor_id_status_amount_refunded_amount`), then joined to the counselors: grouping
+    // joined rows by six counselor columns, strings included, cost MariaDB half a second at 100k orders.
     let sql = format!(
         "SELECT c.id AS id, c.name AS name, c.title AS title, c.avatar AS avatar, c.price AS price, \
          c.rating AS rating, {count} AS order_count, {revenue} AS revenue \
-         FROM counselors c LEFT JOIN orders o ON o.counselor_id = c.id AND o.status IN {REVENUE_STATUSES} \
-         {only_enabled} GROUP BY c.id, c.name, c.title, c.avatar, c.price, c.rating \
-         ORDER BY {order_by} LIMIT {limit}",
-        count = sum(b, "CASE WHEN o.id IS NULL THEN 0 ELSE 1 END"),
-        revenue = sum(b, "o.amount - o.refunded_amount"),
+         FROM counselors c LEFT JOIN (SELECT counselor_id, COUNT(*) AS n, {sum_rev} AS rev FROM orders \
+         WHERE status IN {REVENUE_STATUSES} GROUP BY counselor_id) o ON o.counselor_id = c.id \
+         {only_enabled} ORDER BY {order_by} LIMIT {limit}",
+        sum_rev = sum(b, "amount - refunded_amount"),
+        count = int64(b, "COALESCE(o.n, 0)"),
+        revenue = int64(b, "COALESCE(o.rev, 0)"),
     );
     let rows = db.query_all_raw(statement(b, &sql, vec![])).await?;
     rows.iter()
