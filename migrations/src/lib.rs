@@ -17,6 +17,7 @@ mod m20260102_000009_create_notifications_files;
 mod m20260102_000010_create_chat;
 mod m20260102_000011_create_finance;
 mod m20260102_000012_create_lowcode;
+mod m20261127_000013_orders_ranking_index;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260102_000010_create_chat::Migration),
             Box::new(m20260102_000011_create_finance::Migration),
             Box::new(m20260102_000012_create_lowcode::Migration),
+            Box::new(m20261127_000013_orders_ranking_index::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use crate::money::to_yuan;
 use crate::state::AppState;
 
 /// Orders that count as revenue: paid and completed.
-const REVENUE_STATUSES: &str = "(1, 2)";
+pub(crate) const REVENUE_STATUSES: &str = "(1, 2)";
 
 fn tz(state: &AppState) -> Tz {
     state
@@ -41,7 +41,7 @@ fn add_months(day: NaiveDate, months: i32) -> NaiveDate {
 }
 
 /// `SUM(expr)` as a 64-bit integer on every backend (MySQL and PostgreSQL return decimals otherwise).
-fn sum(backend: DatabaseBackend, expr: &str) -> String {
+pub(crate) fn sum(backend: DatabaseBackend, expr: &str) -> String {
     let ty = match backend {
         DatabaseBackend::MySql => "SIGNED",
         _ => "BIGINT",
@@ -49,17 +49,26 @@ fn sum(backend: DatabaseBackend, expr: &str) -> String {
     format!("CAST(COALESCE(SUM({expr}), 0) AS {ty})")
 }
 
-fn count_if(backend: DatabaseBackend, cond: &str) -> String {
+/// `expr` as a 64-bit integer (a CASE of literals is a 32-bit INTEGER on PostgreSQL).
+fn int64(backend: DatabaseBackend, expr: &str) -> String {
+    let ty = match backend {
+        DatabaseBackend::MySql => "SIGNED",
+        _ => "BIGINT",
+    };
+    format!("CAST({expr} AS {ty})")
+}
+
+pub(crate) fn count_if(backend: DatabaseBackend, cond: &str) -> String {
     sum(backend, &format!("CASE WHEN {cond} THEN 1 ELSE 0 END"))
 }
 
-async fn one_row<C: ConnectionTrait>(db: &C, stmt: Statement) -> AppResult<QueryResult> {
+pub(crate) async fn one_row<C: ConnectionTrait>(db: &C, stmt: Statement) -> AppResult<QueryResult> {
     db.query_one_raw(stmt)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("aggregate returned no row")))
 }
 
-fn col(row: &QueryResult, name: &str) -> AppResult<i64> {
+pub(crate) fn col(row: &QueryResult, name: &str) -> AppResult<i64> {
     Ok(row.try_get::<i64>("", name)?)
 }
 
@@ -271,14 +280,18 @@ pub async fn ranking(state: &AppState, kind: &str, limit: u64) -> AppResult<Vec<
     } else {
         ""
     };
+    // Orders are aggregated per counselor id first (an index-only pass over
+    // `idx_orders_counselor_id_status_amount_refunded_amount`), then joined to the counselors: grouping
+    // joined rows by six counselor columns, strings included, cost MariaDB half a second at 100k orders.
     let sql = format!(
         "SELECT c.id AS id, c.name AS name, c.title AS title, c.avatar AS avatar, c.price AS price, \
          c.rating AS rating, {count} AS order_count, {revenue} AS revenue \
-         FROM counselors c LEFT JOIN orders o ON o.counselor_id = c.id AND o.status IN {REVENUE_STATUSES} \
-         {only_enabled} GROUP BY c.id, c.name, c.title, c.avatar, c.price, c.rating \
-         ORDER BY {order_by} LIMIT {limit}",
-        count = sum(b, "CASE WHEN o.id IS NULL THEN 0 ELSE 1 END"),
-        revenue = sum(b, "o.amount - o.refunded_amount"),
+         FROM counselors c LEFT JOIN (SELECT counselor_id, COUNT(*) AS n, {sum_rev} AS rev FROM orders \
+         WHERE status IN {REVENUE_STATUSES} GROUP BY counselor_id) o ON o.counselor_id = c.id \
+         {only_enabled} ORDER BY {order_by} LIMIT {limit}",
+        sum_rev = sum(b, "amount - refunded_amount"),
+        count = int64(b, "COALESCE(o.n, 0)"),
+        revenue = int64(b, "COALESCE(o.rev, 0)"),
     );
     let rows = db.query_all_raw(statement(b, &sql, vec![])).await?;
     rows.iter()
@@ -350,25 +363,37 @@ pub async fn order_trend(state: &AppState, period: &str) -> AppResult<Trend> {
         }
         _ => return Err(AppError::bad_request("不支持的时间周期")),
     }
+    if bounds.is_empty() {
+        return Ok(Trend {
+            dates: Vec::new(),
+            values: Vec::new(),
+        });
+    }
     let db = &state.db;
     let b = db.get_database_backend();
-    let columns: Vec<String> = (0..bounds.len())
-        .map(|i| {
-            format!(
-                "{} AS b{i}",
-                count_if(b, "created_at >= ? AND created_at < ?")
-            )
-        })
+    // One pass over the period's rows only (a range on the `created_at` index), each row put in its
+    // bucket by one CASE; buckets without orders are absent from the result and count 0.
+    let whens: String = (0..bounds.len())
+        .map(|i| format!("WHEN created_at >= ? AND created_at < ? THEN {i} "))
         .collect();
-    let sql = format!("SELECT {} FROM orders", columns.join(", "));
-    let values = bounds
+    let bucket = int64(b, &format!("CASE {whens}ELSE NULL END"));
+    let sql = format!(
+        "SELECT {bucket} AS b, COUNT(*) AS n FROM orders \
+         WHERE created_at >= ? AND created_at < ? GROUP BY 1"
+    );
+    let mut params: Vec<Value> = bounds
         .iter()
         .flat_map(|(_, f, t)| [Value::from(*f), Value::from(*t)])
         .collect();
-    let row = one_row(db, statement(b, &sql, values)).await?;
-    let mut values = Vec::with_capacity(bounds.len());
-    for i in 0..bounds.len() {
-        values.push(col(&row, &format!("b{i}"))?);
+    let first = bounds.iter().map(|(_, f, _)| *f).min().unwrap_or_default();
+    let last = bounds.iter().map(|(_, _, t)| *t).max().unwrap_or_default();
+    params.extend([Value::from(first), Value::from(last)]);
+    let mut values = vec![0i64; bounds.len()];
+    for row in db.query_all_raw(statement(b, &sql, params)).await? {
+        let bucket: Option<i64> = row.try_get("", "b")?;
+        if let Some(slot) = bucket.and_then(|i| values.get_mut(usize::try_from(i).ok()?)) {
+            *slot = col(&row, "n")?;
+        }
     }
     Ok(Trend {
         dates: bounds.into_iter().map(|(label, _, _)| label).collect(),
