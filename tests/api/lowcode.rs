@@ -721,3 +721,49 @@ async fn an_admin_without_lowcode_permissions_is_refused_and_each_code_opens_onl
         .assert_status(403);
     app.get(Api::Admin, FORMS, None).await.assert_status(401);
 }
+
+#[tokio::test]
+async fn a_form_from_the_console_designer_with_every_widget_is_saved_and_takes_submissions() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    // What views/lowcode/forms saves: one item per palette widget, `field` as the key.
+    let palette = [
+        "input", "textarea", "number", "date", "time", "select", "radio", "checkbox", "switch",
+        "upload", "richtext", "cascader", "transfer",
+    ];
+    let items: Vec<Value> = palette
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            json!({"id": format!("w{i}"), "type": kind, "label": kind, "field": format!("f{i}"),
+                   "placeholder": "", "defaultValue": "", "required": true, "disabled": false,
+                   "options": [{"label": "A", "value": "a"}, {"label": "B", "value": "b"}]})
+        })
+        .collect();
+    let id = create_form(&app, &token, Value::Array(items)).await;
+    let good = json!({"f0": "x", "f1": "y", "f2": 3, "f3": "2026-11-27", "f4": "10:30:00",
+        "f5": "a", "f6": "b", "f7": ["a"], "f8": true, "f9": ["/uploads/a.png"],
+        "f10": "<p>hi</p>", "f11": ["a", "b"], "f12": ["b"]});
+    app.post(
+        Api::Admin,
+        &format!("{FORMS}/{id}/submit"),
+        good.clone(),
+        Some(&token),
+    )
+    .await
+    .assert_status(200);
+    let mut bad = good;
+    bad["f11"] = json!({"not": "a path"});
+    bad["f12"] = json!(["z"]);
+    let res = app
+        .post(
+            Api::Admin,
+            &format!("{FORMS}/{id}/submit"),
+            bad,
+            Some(&token),
+        )
+        .await;
+    res.assert_status(400);
+    let msg = res.msg();
+    assert!(msg.contains("f11") && msg.contains("f12"), "{msg}");
+}

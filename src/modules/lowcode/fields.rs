@@ -19,6 +19,11 @@ pub enum FieldKind {
     Date,
     Switch,
     Email,
+    Time,
+    RichText,
+    Upload,
+    Cascader,
+    Transfer,
 }
 
 impl FieldKind {
@@ -35,6 +40,11 @@ impl FieldKind {
             "date" | "datepicker" => Self::Date,
             "switch" | "boolean" => Self::Switch,
             "email" => Self::Email,
+            "time" | "timepicker" => Self::Time,
+            "richtext" | "editor" => Self::RichText,
+            "upload" | "file" | "image" => Self::Upload,
+            "cascader" => Self::Cascader,
+            "transfer" => Self::Transfer,
             _ => return None,
         })
     }
@@ -247,13 +257,17 @@ fn valid_email(s: &str) -> bool {
         && !domain.contains("..")
 }
 
+fn is_scalar(v: &Value) -> bool {
+    v.is_string() || v.is_number()
+}
+
 fn valid_date(s: &str) -> bool {
     s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
 }
 
 fn check_value(f: &FieldDef, v: &Value) -> Result<(), String> {
     match f.kind {
-        FieldKind::Text | FieldKind::Textarea | FieldKind::Email => {
+        FieldKind::Text | FieldKind::Textarea | FieldKind::RichText | FieldKind::Email => {
             let Some(s) = v.as_str() else {
                 return Err("必须是字符串".into());
             };
@@ -295,6 +309,31 @@ fn check_value(f: &FieldDef, v: &Value) -> Result<(), String> {
             } else {
                 Err("不是有效的选项".into())
             }
+        }
+        FieldKind::Time => v
+            .as_str()
+            .map(|_| ())
+            .ok_or_else(|| "时间须为字符串".into()),
+        // A file URL, or the upload widget's list of files.
+        FieldKind::Upload => match v {
+            Value::String(_) => Ok(()),
+            Value::Array(files) if files.iter().all(|f| f.is_string() || f.is_object()) => Ok(()),
+            _ => Err("须为文件地址或文件列表".into()),
+        },
+        // The path of values through the option tree, or a single value.
+        FieldKind::Cascader => match v {
+            Value::String(_) | Value::Number(_) => Ok(()),
+            Value::Array(path) if path.iter().all(is_scalar) => Ok(()),
+            _ => Err("须为选项值或选项路径".into()),
+        },
+        FieldKind::Transfer => {
+            let Some(items) = v.as_array().filter(|a| a.iter().all(is_scalar)) else {
+                return Err("必须是选项数组".into());
+            };
+            if !f.options.is_empty() && items.iter().any(|i| !f.options.contains(i)) {
+                return Err("包含无效的选项".into());
+            }
+            Ok(())
         }
         FieldKind::Checkbox => {
             let Some(items) = v.as_array() else {
@@ -467,6 +506,38 @@ mod tests {
         assert_eq!(e.len(), 6);
         let e = validate_submission(&fields, &obj(json!({}))).unwrap_err();
         assert_eq!(e["n"], "必填");
+    }
+
+    #[test]
+    fn every_widget_of_the_console_designer_is_accepted() {
+        // The palette of the admin console's form designer (views/lowcode/forms), as it saves items.
+        let kinds = [
+            "input", "textarea", "number", "date", "time", "select", "radio", "checkbox", "switch",
+            "upload", "richtext", "cascader", "transfer",
+        ];
+        let items: Vec<Value> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                json!({"id": i, "type": kind, "label": kind, "field": format!("f{i}"),
+                       "placeholder": "", "defaultValue": "", "required": false, "disabled": false,
+                       "options": [{"label": "A", "value": "a"}, {"label": "B", "value": "b"}]})
+            })
+            .collect();
+        let fields = parse_fields(&Value::Array(items).to_string()).expect("designer form");
+        assert_eq!(fields.len(), kinds.len());
+        let good = obj(json!({
+            "f0": "x", "f1": "y", "f2": 3, "f3": "2026-11-27", "f4": "10:30:00", "f5": "a",
+            "f6": "b", "f7": ["a"], "f8": true, "f9": ["/uploads/a.png"], "f10": "<p>hi</p>",
+            "f11": ["a", "b"], "f12": ["a"]
+        }));
+        assert_eq!(validate_submission(&fields, &good), Ok(()));
+        let bad = obj(json!({"f4": 7, "f9": 1, "f11": {"a": 1}, "f12": ["z"]}));
+        let errors = validate_submission(&fields, &bad).unwrap_err();
+        assert_eq!(
+            errors.keys().cloned().collect::<Vec<_>>(),
+            ["f11", "f12", "f4", "f9"]
+        );
     }
 
     #[test]
