@@ -12,6 +12,8 @@ use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
 
+use crate::helpers::{Api, TestApp};
+
 pub const MCH_ID: &str = "1900000109";
 pub const WX_APP_ID: &str = "wxd678efh567hg6787";
 pub const APIV3_KEY: &str = "0123456789abcdef0123456789ABCDEF";
@@ -544,4 +546,33 @@ pub fn alipay_notify(fields: &[(&str, &str)], signer: &RsaPrivateKey) -> String 
     let sign = crypto::rsa_sign(signer, alipay::signing_content(&params, true).as_bytes());
     params.insert("sign".into(), sign);
     serde_urlencoded::to_string(params.into_iter().collect::<Vec<_>>()).unwrap()
+}
+
+/// Delivers a WeChat Pay notification to the app's callback as the provider would.
+pub async fn post_wechat(app: &TestApp, n: &WechatNotify) -> (u16, Value) {
+    let mut req = app
+        .client
+        .post(app.url(Api::User, "/api/payment/wechat/callback"))
+        .header("content-type", "application/json")
+        .body(n.body.clone());
+    for (k, v) in &n.headers {
+        req = req.header(*k, v);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Delivers an Alipay notification (form-encoded) to the app's callback; returns the body it answers.
+pub async fn post_alipay(app: &TestApp, form: String) -> String {
+    app.client
+        .post(app.url(Api::User, "/api/payment/alipay/callback"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

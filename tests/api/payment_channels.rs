@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::fake_provider::{
-    self, ALI_APP_ID, FakeProvider, PLATFORM_SERIAL, ReplySigning, WechatNotify, WechatNotifySpec,
-    WechatRefundSpec, keys, stranger_key,
+    self, ALI_APP_ID, FakeProvider, PLATFORM_SERIAL, ReplySigning, WechatNotifySpec,
+    WechatRefundSpec, keys, post_alipay, post_wechat, stranger_key,
 };
 use crate::helpers::{Api, Reply, TestApp, spawn_app, spawn_app_with};
 
@@ -27,33 +27,6 @@ async fn create_payment(app: &TestApp, token: &str, order_id: i64, method: &str)
         Some(token),
     )
     .await
-}
-
-async fn post_wechat(app: &TestApp, n: &WechatNotify) -> (u16, Value) {
-    let mut req = app
-        .client
-        .post(app.url(Api::User, "/api/payment/wechat/callback"))
-        .header("content-type", "application/json")
-        .body(n.body.clone());
-    for (k, v) in &n.headers {
-        req = req.header(*k, v);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn post_alipay(app: &TestApp, form: String) -> String {
-    app.client
-        .post(app.url(Api::User, "/api/payment/alipay/callback"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 async fn with_channels() -> (TestApp, FakeProvider) {

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use mychat::modules::payments::{alipay, crypto};
 use serde_json::{Value, json};
 
-use crate::fake_provider::{self, ALI_APP_ID, FakeProvider, WechatNotifySpec, keys};
+use crate::fake_provider::{
+    self, ALI_APP_ID, FakeProvider, WechatNotifySpec, keys, post_alipay, post_wechat,
+};
 use crate::helpers::{Api, Reply, TestApp, spawn_app, spawn_app_with};
 
 async fn buyer_with_order(app: &TestApp) -> (String, i64) {
@@ -38,33 +40,6 @@ async fn payment_row(app: &TestApp, token: &str, id: i64) -> Value {
         .await;
     r.assert_status(200);
     r.body["data"].clone()
-}
-
-async fn post_wechat(app: &TestApp, n: &fake_provider::WechatNotify) -> (u16, Value) {
-    let mut req = app
-        .client
-        .post(app.url(Api::User, "/api/payment/wechat/callback"))
-        .header("content-type", "application/json")
-        .body(n.body.clone());
-    for (k, v) in &n.headers {
-        req = req.header(*k, v);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn post_alipay(app: &TestApp, form: String) -> String {
-    app.client
-        .post(app.url(Api::User, "/api/payment/alipay/callback"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 async fn with_channels(sandbox: bool) -> (TestApp, FakeProvider) {
