@@ -66,7 +66,6 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         infra.pubsub.clone(),
         infra.presence.clone(),
         infra.revocation.clone(),
-        settings.chat.send_queue_capacity,
     );
     let state = AppState {
         settings: Arc::new(settings),

@@ -153,7 +153,6 @@ pub struct ChatSettings {
     pub session_idle_timeout_secs: u64,
     pub warn_before_end_secs: u64,
     pub watchdog_interval_secs: u64,
-    pub send_queue_capacity: usize,
     pub ws_ping_interval_secs: u64,
     pub ws_idle_timeout_secs: u64,
     pub max_message_chars: usize,

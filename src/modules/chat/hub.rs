@@ -1,21 +1,23 @@
 //! The live connections of this instance, and delivery to them from any instance.
 //!
 //! Every delivery goes through pub/sub (Redis when configured, an in-process channel otherwise), so a
-//! frame for a user reaches their sockets wherever they are connected. Each connection has a bounded
-//! queue: a consumer too slow to keep up is disconnected rather than allowed to slow anyone else.
+//! frame for a user reaches their sockets wherever they are connected. A frame goes straight into the
+//! socket's bounded outgoing queue (actix-ws's, 32 frames) without waiting: a consumer too slow to keep
+//! up is disconnected rather than allowed to slow anyone else.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use actix_ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::infra::{Presence, PubSub, TokenRevocation};
 
@@ -46,14 +48,6 @@ enum Delivery {
     },
 }
 
-/// What a connection task receives.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// Shared by every connection it goes to: cloning it copies no text.
-    Frame(ByteString),
-    Close(String),
-}
-
 /// One socket, as the hub knows it.
 pub struct Connection {
     pub user_id: i64,
@@ -63,15 +57,15 @@ pub struct Connection {
     /// The token it was opened with, revoked if the user is kicked.
     pub jti: String,
     pub token_ttl: Duration,
-    tx: mpsc::Sender<Outbound>,
-    /// Fired when the hub wants the connection gone (slow consumer, kick).
+    /// The socket's outgoing side; the connection task holds another handle on the same queue.
+    socket: actix_ws::Session,
+    /// Fired when the hub wants the connection's task gone (slow consumer, kick, shutdown).
     kill: Arc<Notify>,
 }
 
 /// Handle a connection task keeps.
 pub struct Registration {
     pub id: u64,
-    pub rx: mpsc::Receiver<Outbound>,
     pub kill: Arc<Notify>,
 }
 
@@ -80,7 +74,6 @@ pub struct Hub {
     by_user: DashMap<i64, HashSet<u64>>,
     next_id: AtomicU64,
     instance_id: String,
-    capacity: usize,
     pubsub: Arc<dyn PubSub>,
     presence: Arc<dyn Presence>,
     revocation: Arc<dyn TokenRevocation>,
@@ -91,14 +84,12 @@ impl Hub {
         pubsub: Arc<dyn PubSub>,
         presence: Arc<dyn Presence>,
         revocation: Arc<dyn TokenRevocation>,
-        capacity: usize,
     ) -> Arc<Self> {
         Arc::new(Self {
             conns: DashMap::new(),
             by_user: DashMap::new(),
             next_id: AtomicU64::new(1),
             instance_id: uuid::Uuid::new_v4().simple().to_string(),
-            capacity: capacity.max(1),
             pubsub,
             presence,
             revocation,
@@ -116,9 +107,9 @@ impl Hub {
         session_id: Option<i64>,
         jti: String,
         token_ttl: Duration,
+        socket: actix_ws::Session,
     ) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(self.capacity);
         let kill = Arc::new(Notify::new());
         self.conns.insert(
             id,
@@ -128,13 +119,13 @@ impl Hub {
                 session_id,
                 jti,
                 token_ttl,
-                tx,
+                socket,
                 kill: kill.clone(),
             },
         );
         self.by_user.entry(user_id).or_default().insert(id);
         self.heartbeat(id).await;
-        Registration { id, rx, kill }
+        Registration { id, kill }
     }
 
     /// Refreshes the presence of a connection's user.
@@ -257,7 +248,7 @@ impl Hub {
                     return;
                 };
                 for id in self.local_ids(target) {
-                    self.push(id, Outbound::Frame(frame.clone()));
+                    self.push(id, frame.clone());
                 }
             }
             Delivery::Kick { target, reason } => {
@@ -274,12 +265,14 @@ impl Hub {
         }
     }
 
-    /// Queues a frame; a full queue means a slow consumer, which is disconnected.
-    fn push(&self, id: u64, out: Outbound) {
-        let Some(conn) = self.conns.get(&id) else {
+    /// Queues a frame on the socket without waiting; a full queue means a slow consumer, which is
+    /// disconnected. (A send that is not ready at once is dropped unsent: the queue's sends are
+    /// cancel-safe.)
+    fn push(&self, id: u64, frame: ByteString) {
+        let Some(mut conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(out) {
+        if conn.socket.text(frame).now_or_never().is_none() {
             tracing::warn!(
                 connection = id,
                 user_id = conn.user_id,
@@ -289,13 +282,14 @@ impl Hub {
         }
     }
 
+    /// Sends a close frame with `reason` (when the queue has room) and ends the connection's task.
     fn close(&self, id: u64, reason: &str) {
-        if let Some(conn) = self.conns.get(&id)
-            && conn
-                .tx
-                .try_send(Outbound::Close(reason.to_owned()))
-                .is_err()
-        {
+        if let Some(conn) = self.conns.get(&id) {
+            let close = CloseReason {
+                code: CloseCode::Normal,
+                description: Some(reason.to_owned()),
+            };
+            let _ = conn.socket.clone().close(Some(close)).now_or_never();
             conn.kill.notify_one();
         }
     }
@@ -347,26 +341,53 @@ pub fn error_frame(message: &str) -> Value {
 mod tests {
     use super::*;
     use crate::infra::{MemoryPresence, MemoryPubSub, MemoryRevocation};
+    use actix_web::FromRequest;
+    use actix_web::body::MessageBody;
 
-    fn hub(capacity: usize) -> Arc<Hub> {
+    fn hub() -> Arc<Hub> {
         Hub::new(
             Arc::new(MemoryPubSub::default()),
             Arc::new(MemoryPresence::default()),
             Arc::new(MemoryRevocation::default()),
-            capacity,
         )
     }
 
-    #[tokio::test]
+    /// A real actix-ws socket without a network: its outgoing frames are read from the response body.
+    async fn socket() -> (actix_ws::Session, actix_web::body::BoxBody) {
+        let (req, mut payload) = actix_web::test::TestRequest::default()
+            .insert_header(("upgrade", "websocket"))
+            .insert_header(("connection", "upgrade"))
+            .insert_header(("sec-websocket-version", "13"))
+            .insert_header(("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="))
+            .to_http_parts();
+        let body = actix_web::web::Payload::from_request(&req, &mut payload)
+            .await
+            .expect("payload");
+        let (response, session, _stream) = actix_ws::handle(&req, body).expect("handshake");
+        (session, response.into_body())
+    }
+
+    /// The next chunk the socket would write, if one comes soon.
+    async fn next_written(body: &mut actix_web::body::BoxBody) -> Option<Vec<u8>> {
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_next(cx));
+        match tokio::time::timeout(Duration::from_millis(50), next).await {
+            Ok(Some(Ok(bytes))) => Some(bytes.to_vec()),
+            _ => None,
+        }
+    }
+
+    #[actix_web::test]
     async fn a_slow_consumer_is_told_to_go_instead_of_blocking() {
-        let hub = hub(2);
+        let hub = hub();
+        // Nobody drains this socket's queue.
+        let (session, _body) = socket().await;
         let reg = hub
-            .register(7, None, "j".into(), Duration::from_secs(60))
+            .register(7, None, "j".into(), Duration::from_secs(60), session)
             .await;
         let killed = reg.kill.clone();
         let waiter = tokio::spawn(async move { killed.notified().await });
-        for _ in 0..3 {
-            hub.push(reg.id, Outbound::Frame(ByteString::from_static("x")));
+        for _ in 0..100 {
+            hub.push(reg.id, ByteString::from_static("x"));
         }
         tokio::time::timeout(Duration::from_secs(1), waiter)
             .await
@@ -374,38 +395,45 @@ mod tests {
             .unwrap();
     }
 
-    #[tokio::test]
+    #[actix_web::test]
     async fn every_connection_of_a_user_gets_the_frame() {
-        let hub = hub(8);
+        let hub = hub();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let listener = tokio::spawn(hub.clone().run_listener(rx));
         tokio::task::yield_now().await;
-        let mut a = hub
-            .register(1, None, "a".into(), Duration::from_secs(60))
+        let (sa, mut a) = socket().await;
+        let (sb, mut b) = socket().await;
+        let (sc, mut other) = socket().await;
+        let ra = hub
+            .register(1, None, "a".into(), Duration::from_secs(60), sa)
             .await;
-        let mut b = hub
-            .register(1, None, "b".into(), Duration::from_secs(60))
+        let rb = hub
+            .register(1, None, "b".into(), Duration::from_secs(60), sb)
             .await;
-        let mut other = hub
-            .register(2, None, "c".into(), Duration::from_secs(60))
+        hub.register(2, None, "c".into(), Duration::from_secs(60), sc)
             .await;
         // The listener subscribes asynchronously; retry until it is up.
         let mut got = None;
         for _ in 0..50 {
             hub.send(Target::Users(vec![1]), &frame("ping", 0, Value::Null))
                 .await;
-            if let Ok(Some(f)) = tokio::time::timeout(Duration::from_millis(20), a.rx.recv()).await
-            {
-                got = Some(f);
+            if let Some(bytes) = next_written(&mut a).await {
+                got = Some(bytes);
                 break;
             }
         }
-        assert!(matches!(got, Some(Outbound::Frame(_))));
-        assert!(matches!(b.rx.recv().await, Some(Outbound::Frame(_))));
-        assert!(other.rx.try_recv().is_err());
+        let contains_ping = |bytes: &[u8]| bytes.windows(6).any(|w| w == b"\"ping\"");
+        assert!(got.as_deref().is_some_and(contains_ping));
+        assert!(
+            next_written(&mut b)
+                .await
+                .as_deref()
+                .is_some_and(contains_ping)
+        );
+        assert!(next_written(&mut other).await.is_none());
         assert!(hub.is_online(1).await);
-        hub.unregister(a.id).await;
-        hub.unregister(b.id).await;
+        hub.unregister(ra.id).await;
+        hub.unregister(rb.id).await;
         assert!(!hub.is_online(1).await);
         tx.send(true).unwrap();
         listener.await.unwrap().unwrap();

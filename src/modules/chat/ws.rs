@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::hub::{Outbound, Registration, Target, error_frame, frame};
+use super::hub::{Registration, Target, error_frame, frame};
 use super::service::{self as chat, EndReason, NewMessage, Session, status};
 use crate::bus::Realm;
 use crate::error::AppError;
@@ -148,6 +148,7 @@ fn upgrade(
                 path_session.as_ref().map(|s| s.id),
                 who.jti.clone(),
                 Duration::from_secs(who.remaining_secs),
+                session.clone(),
             )
             .await;
         let mut conn = Conn {
@@ -199,7 +200,7 @@ impl Conn {
     async fn run(
         &mut self,
         mut stream: actix_ws::AggregatedMessageStream,
-        mut reg: Registration,
+        reg: Registration,
         path_session: Option<Session>,
         welcome: Option<Value>,
     ) {
@@ -218,23 +219,12 @@ impl Conn {
         }
         loop {
             tokio::select! {
+                // The hub either closed the socket already (kick, shutdown: this close is then a no-op)
+                // or found its queue full.
                 _ = reg.kill.notified() => {
                     close = Some(CloseReason { code: CloseCode::Policy, description: Some("too slow".into()) });
                     break;
                 }
-                out = reg.rx.recv() => match out {
-                    Some(Outbound::Frame(text)) => {
-                        let sent = tokio::time::timeout(WRITE_TIMEOUT, self.ws.text(text)).await;
-                        if !matches!(sent, Ok(Ok(()))) {
-                            break;
-                        }
-                    }
-                    Some(Outbound::Close(reason)) => {
-                        close = Some(CloseReason { code: CloseCode::Normal, description: Some(reason) });
-                        break;
-                    }
-                    None => break,
-                },
                 _ = ticker.tick() => {
                     if last_seen.elapsed() > idle_limit {
                         close = Some(CloseReason { code: CloseCode::Away, description: Some("idle".into()) });
@@ -278,8 +268,9 @@ impl Conn {
                 .delete(&present_key(session_id, self.user_id))
                 .await;
         }
+        // A stuck peer's queue may stay full: the close frame is best effort.
         let ws = self.ws.clone();
-        let _ = ws.close(close).await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, ws.close(close)).await;
     }
 
     /// Keeps this user's "connected to the session" mark alive.
