@@ -38,6 +38,8 @@
 # exit (trap), its temp data dirs are removed and the bench databases dropped.
 
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$REPO/bench"
@@ -83,19 +85,6 @@ DATA_DIR=""
 PG_CREATED=0
 MYSQL_CREATED=0
 EMPTY_RUNS=0
-stop_pid() {
-    local pid="$1"
-    [[ -n "$pid" ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do # at most 5 s, then SIGKILL
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 drop_pg() { timeout 60 psql "$PG_BASE/postgres" -qc "DROP DATABASE IF EXISTS $BENCH_DB" >/dev/null 2>&1 || true; }
 drop_mysql() { timeout 60 mysql -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $BENCH_DB" >/dev/null 2>&1 || true; }
 cleanup() {
@@ -126,32 +115,6 @@ fi
 # --------------------------------------------------------------------------------------------
 # Helpers (wrk parsing as in bench/run.sh)
 # --------------------------------------------------------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-wait_http() { # wait_http URL PID SECONDS
-    local url="$1" pid="$2" secs="$3" deadline code
-    deadline=$(($(date +%s) + secs))
-    while (($(date +%s) < deadline)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)"
-        [[ "$code" == "200" ]] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u);
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-        printf "%.3f", n }'
-}
-wrk_rps() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
-wrk_pct() { local v; v="$(awk -v p="$2%" '$1 == p { print $2; exit }' "$1")"; [[ -n "$v" ]] && to_ms "$v"; }
-wrk_non2xx() { awk '/Non-2xx or 3xx responses:/ { n = $NF } END { print n + 0 }' "$1"; }
-wrk_errors() { awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10; f = 1 } END { if (!f) print 0 }' "$1"; }
-wrk_requests() { awk '/requests in/ { print $1; exit }' "$1"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
-secs_of() { local d="$1"; case "$d" in *m) echo $((${d%m} * 60)) ;; *s) echo "${d%s}" ;; *) echo "$d" ;; esac; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 fmt() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
 fmt2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }

@@ -31,6 +31,8 @@
 # On exit the script kills the processes it started (by pid) and drops the databases it created.
 
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$REPO/bench"
@@ -65,7 +67,6 @@ DB_JS="mychat_api_${DB_TAG}_js"
 
 log() { printf '[api-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --------------------------------------------------------------------------------------------
 # Cleanup: only what this script started, by pid; only the databases it created.
@@ -75,19 +76,6 @@ PEER_PID=""
 BASELINE_PID=""
 DATA_DIR=""
 DBS_CREATED=0
-stop_pid() {
-    local pid="$1"
-    [[ -n "$pid" ]] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do # at most 5 s, then SIGKILL
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 psql_admin() { timeout 60 psql "$PG_URL/postgres?sslmode=disable" -v ON_ERROR_STOP=1 -qAt "$@"; }
 cleanup() {
     local rc=$?
@@ -147,26 +135,10 @@ done
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 for p in "$USER_PORT" "$ADMIN_PORT" "$WS_PORT" "$BASELINE_PORT" "$PEER_PORT"; do
     port_in_use "$p" && die "port $p on $HOST is already in use"
 done
 
-# wait_http URL PID SECONDS: poll until URL answers 200, the process dies, or the deadline passes.
-wait_http() {
-    local url="$1" pid="$2" secs="$3" deadline code
-    deadline=$(($(date +%s) + secs))
-    while (($(date +%s) < deadline)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)"
-        [[ "$code" == "200" ]] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-secs_of() { local d="$1"; [[ "$d" == *s ]] && d="${d%s}"; echo "$d"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-wrk_rps() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 wrk_ms() { # wrk_ms FILE PCT: a latency percentile in ms
     awk -v p="$2%" '$1 == p { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }' "$1"
 }
