@@ -148,6 +148,9 @@ impl Application {
                 servers::user_api::routes(&s),
             )
         })
+        // Small writes (a chat frame, a short JSON reply) go out at once instead of waiting up to
+        // 40 ms for the peer's delayed ACK of the previous one (Nagle).
+        .tcp_nodelay(true)
         .listen(user_listener)?
         .workers(workers)
         .disable_signals()
@@ -161,6 +164,7 @@ impl Application {
                 servers::admin_api::routes(&s),
             )
         })
+        .tcp_nodelay(true)
         .listen(admin_listener)?
         .workers(workers.div_ceil(2))
         .disable_signals()
@@ -170,6 +174,7 @@ impl Application {
         let ws = HttpServer::new(move || {
             servers::app(s.clone(), ws_metrics.clone(), servers::ws::routes(&s))
         })
+        .tcp_nodelay(true)
         .listen(ws_listener)?
         .workers(workers)
         .disable_signals()

@@ -272,7 +272,10 @@ impl Hub {
         let Some(mut conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if conn.socket.text(frame).now_or_never().is_none() {
+        // Unconstrained: a fan-out to thousands of sockets would otherwise use up this task's
+        // cooperative budget, and every send after that would look like a full queue.
+        let sent = tokio::task::unconstrained(conn.socket.text(frame)).now_or_never();
+        if sent.is_none() {
             tracing::warn!(
                 connection = id,
                 user_id = conn.user_id,
@@ -289,7 +292,8 @@ impl Hub {
                 code: CloseCode::Normal,
                 description: Some(reason.to_owned()),
             };
-            let _ = conn.socket.clone().close(Some(close)).now_or_never();
+            let _ =
+                tokio::task::unconstrained(conn.socket.clone().close(Some(close))).now_or_never();
             conn.kill.notify_one();
         }
     }
@@ -393,6 +397,36 @@ mod tests {
             .await
             .expect("kill fired")
             .unwrap();
+    }
+
+    #[actix_web::test]
+    async fn a_broadcast_to_many_sockets_disconnects_none_of_them() {
+        let hub = hub();
+        let mut sockets = Vec::new();
+        // Well past tokio's cooperative budget of 128 operations per task poll.
+        for i in 0..600 {
+            let (session, body) = socket().await;
+            let reg = hub
+                .register(i, None, format!("j{i}"), Duration::from_secs(60), session)
+                .await;
+            sockets.push((reg, body));
+        }
+        hub.deliver_local(
+            &Delivery::Frame {
+                target: Target::All,
+            },
+            Some(ByteString::from_static("{\"type\":\"system_message\"}")),
+        )
+        .await;
+        for (reg, body) in &mut sockets {
+            let killed = tokio::time::timeout(Duration::from_millis(1), reg.kill.notified()).await;
+            assert!(killed.is_err(), "socket {} was told to go", reg.id);
+            assert!(
+                next_written(body).await.is_some(),
+                "socket {} got nothing",
+                reg.id
+            );
+        }
     }
 
     #[actix_web::test]
