@@ -43,6 +43,11 @@ cleanup() {
   [[ -n "$MYCHAT_PID" ]] && kill "$MYCHAT_PID" 2>/dev/null || true
   [[ -n "$FLOOR_PID" ]] && kill "$FLOOR_PID" 2>/dev/null || true
   [[ -n "$NODE_PID" ]] && kill "$NODE_PID" 2>/dev/null || true
+  # The bench database is dropped unless KEEP_DB=1 (to re-run a step by hand against its fixtures).
+  if [[ "${KEEP_DB:-0}" != 1 ]]; then
+    [[ -n "$MYCHAT_PID" ]] && wait "$MYCHAT_PID" 2>/dev/null || true
+    timeout 60 psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 
