@@ -176,6 +176,10 @@ pub enum DomainEvent {
 }
 
 impl DomainEvent {
+    pub fn account_disabled(realm: Realm, account_id: i64) -> Self {
+        Self::AccountDisabled { realm, account_id }
+    }
+
     /// The `event_type` column, and the tag in the JSON payload.
     pub fn name(&self) -> &'static str {
         match self {

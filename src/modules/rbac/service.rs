@@ -1179,14 +1179,7 @@ pub async fn update_admin(
         record_rbac_change(&txn).await?;
     }
     if disabling {
-        EventBus::record(
-            &txn,
-            &DomainEvent::AccountDisabled {
-                realm: Realm::Admin,
-                account_id: id,
-            },
-        )
-        .await?;
+        EventBus::record(&txn, &DomainEvent::account_disabled(Realm::Admin, id)).await?;
     }
     txn.commit().await?;
     rbac_committed(state).await;
@@ -1221,14 +1214,7 @@ pub async fn set_admin_status(
         .exec(&txn)
         .await?;
     if status == 0 && current.status == 1 {
-        EventBus::record(
-            &txn,
-            &DomainEvent::AccountDisabled {
-                realm: Realm::Admin,
-                account_id: id,
-            },
-        )
-        .await?;
+        EventBus::record(&txn, &DomainEvent::account_disabled(Realm::Admin, id)).await?;
     }
     txn.commit().await?;
     state.bus.notify();
@@ -1253,14 +1239,7 @@ pub async fn delete_admin(state: &AppState, caller: i64, id: i64) -> AppResult<(
         .await?;
     administrator::Entity::delete_by_id(id).exec(&txn).await?;
     record_rbac_change(&txn).await?;
-    EventBus::record(
-        &txn,
-        &DomainEvent::AccountDisabled {
-            realm: Realm::Admin,
-            account_id: id,
-        },
-    )
-    .await?;
+    EventBus::record(&txn, &DomainEvent::account_disabled(Realm::Admin, id)).await?;
     txn.commit().await?;
     rbac_committed(state).await;
     Ok(())

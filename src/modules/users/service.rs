@@ -401,14 +401,7 @@ pub async fn admin_update(
         }
     })?;
     if disabling {
-        EventBus::record(
-            &txn,
-            &DomainEvent::AccountDisabled {
-                realm: Realm::User,
-                account_id: id,
-            },
-        )
-        .await?;
+        EventBus::record(&txn, &DomainEvent::account_disabled(Realm::User, id)).await?;
     }
     txn.commit().await?;
     bus.notify();
@@ -424,14 +417,7 @@ pub async fn admin_soft_delete(db: &DatabaseConnection, bus: &EventBus, id: i64)
     active.deleted_at = Set(Some(now));
     active.updated_at = Set(now);
     active.update(&txn).await?;
-    EventBus::record(
-        &txn,
-        &DomainEvent::AccountDisabled {
-            realm: Realm::User,
-            account_id: id,
-        },
-    )
-    .await?;
+    EventBus::record(&txn, &DomainEvent::account_disabled(Realm::User, id)).await?;
     txn.commit().await?;
     bus.notify();
     Ok(())
