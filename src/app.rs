@@ -170,16 +170,7 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(10)
         .run();
-        let s = state.clone();
-        let ws = HttpServer::new(move || {
-            servers::app(s.clone(), ws_metrics.clone(), servers::ws::routes(&s))
-        })
-        .tcp_nodelay(true)
-        .listen(ws_listener)?
-        .workers(workers)
-        .disable_signals()
-        .shutdown_timeout(10)
-        .run();
+        let ws = servers::ws::server(state.clone(), ws_metrics, ws_listener, workers)?;
 
         Ok(Self {
             user_port,

@@ -1,12 +1,61 @@
 //! Port 8082: the WebSocket server.
+//!
+//! actix-web's `HttpServer` cannot take over an upgraded connection, so this port is built one level
+//! down, the way `HttpServer` builds the others: actix-server accepts, actix-http speaks HTTP/1.1, and
+//! requests with `Connection: upgrade` go to [`chat::ws::accept`], which keeps the TCP stream after the
+//! handshake. Everything else (`/ws/stats`, `/health`, a socket path without an upgrade) is an
+//! ordinary actix-web app with the shared middleware.
 
+use std::convert::Infallible;
+use std::net::TcpListener;
+
+use actix_http::HttpService;
+use actix_server::Server;
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_factory, fn_service, map_config};
+use actix_web::dev::AppConfig;
 use actix_web::web;
+use actix_web_prom::PrometheusMetrics;
 
 use crate::modules::{chat, health};
+use crate::servers;
 use crate::state::AppState;
 
 pub fn routes(_state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     move |cfg| {
         cfg.configure(health::routes).configure(chat::ws::routes);
     }
+}
+
+pub fn server(
+    state: web::Data<AppState>,
+    metrics: PrometheusMetrics,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let addr = listener.local_addr()?;
+    Ok(Server::build()
+        .listen("mychat-ws", listener, move || {
+            let app = servers::app(state.clone(), metrics.clone(), routes(&state))
+                .into_factory()
+                .map_err(|e: actix_web::Error| e.error_response());
+            let upgrade_state = state.clone();
+            HttpService::build()
+                // Small frames go out at once instead of waiting for the peer's delayed ACK (Nagle).
+                .tcp_nodelay(true)
+                .local_addr(addr)
+                .upgrade(fn_factory(move || {
+                    let state = upgrade_state.clone();
+                    async move {
+                        Ok::<_, Infallible>(fn_service(move |(req, framed)| {
+                            chat::ws::accept(state.clone(), req, framed)
+                        }))
+                    }
+                }))
+                .finish(map_config(app, |_| AppConfig::default()))
+                .tcp()
+        })?
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .run())
 }

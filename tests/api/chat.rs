@@ -147,10 +147,32 @@ async fn outsiders_are_refused_before_and_after_the_upgrade() {
         ),
     ];
     for (url, status, error) in cases {
+        // A plain GET, as the original's tests did, and a real handshake, as a browser does.
         let res = app.client.get(&url).send().await.unwrap();
         assert_eq!(res.status().as_u16(), status, "{url}");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["error"], error);
+        let refused = tokio_tungstenite::connect_async(url.replacen("http://", "ws://", 1)).await;
+        let Err(tokio_tungstenite::tungstenite::Error::Http(res)) = refused else {
+            panic!("{url}: the handshake was not refused: {refused:?}");
+        };
+        assert_eq!(res.status().as_u16(), status, "{url}");
+        let body: serde_json::Value =
+            serde_json::from_slice(res.body().as_deref().unwrap_or_default()).unwrap();
+        assert_eq!(body["error"], error, "{url}");
+    }
+    // A socket path with a bad id, and a path that takes no sockets.
+    for (path, status) in [("/ws/chat/abc", 400), ("/ws/nowhere", 404)] {
+        let url = format!(
+            "ws://127.0.0.1:{}{path}?token={outsider}",
+            app.port(Api::Ws)
+        );
+        match tokio_tungstenite::connect_async(&url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                assert_eq!(res.status().as_u16(), status, "{url}")
+            }
+            other => panic!("{url}: expected a refusal, got {other:?}"),
+        }
     }
     // An admin token is not a user token.
     let admin = app.admin_token().await;

@@ -1,25 +1,24 @@
 //! The live connections of this instance, and delivery to them from any instance.
 //!
 //! Every delivery goes through pub/sub (Redis when configured, an in-process channel otherwise), so a
-//! frame for a user reaches their sockets wherever they are connected. A frame goes straight into the
-//! socket's bounded outgoing queue (actix-ws's, 32 frames) without waiting: a consumer too slow to keep
-//! up is disconnected rather than allowed to slow anyone else.
+//! frame for a user reaches their sockets wherever they are connected. A frame is encoded once per
+//! delivery and written to each socket without waiting (see [`super::socket`]): a consumer too slow to
+//! keep up is disconnected rather than allowed to slow anyone else.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix_ws::{CloseCode, CloseReason};
-use bytestring::ByteString;
+use super::socket::{Refused, Socket, encode};
+use crate::infra::{Presence, PubSub, TokenRevocation};
+use actix_http::ws::{CloseCode, CloseReason, OpCode};
+use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::Notify;
-
-use crate::infra::{Presence, PubSub, TokenRevocation};
 
 const CHANNEL: &str = "ws:deliveries";
 /// How long a presence entry lives without a heartbeat.
@@ -57,16 +56,8 @@ pub struct Connection {
     /// The token it was opened with, revoked if the user is kicked.
     pub jti: String,
     pub token_ttl: Duration,
-    /// The socket's outgoing side; the connection task holds another handle on the same queue.
-    socket: actix_ws::Session,
-    /// Fired when the hub wants the connection's task gone (slow consumer, kick, shutdown).
-    kill: Arc<Notify>,
-}
-
-/// Handle a connection task keeps.
-pub struct Registration {
-    pub id: u64,
-    pub kill: Arc<Notify>,
+    /// The socket; its connection task holds another handle.
+    socket: Arc<Socket>,
 }
 
 pub struct Hub {
@@ -100,17 +91,16 @@ impl Hub {
         format!("{}:{id}", self.instance_id)
     }
 
-    /// Adds a socket of `user_id` and marks the user present.
+    /// Adds a socket of `user_id`, marks the user present, and returns the connection's id.
     pub async fn register(
         &self,
         user_id: i64,
         session_id: Option<i64>,
         jti: String,
         token_ttl: Duration,
-        socket: actix_ws::Session,
-    ) -> Registration {
+        socket: Arc<Socket>,
+    ) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let kill = Arc::new(Notify::new());
         self.conns.insert(
             id,
             Connection {
@@ -120,12 +110,11 @@ impl Hub {
                 jti,
                 token_ttl,
                 socket,
-                kill: kill.clone(),
             },
         );
         self.by_user.entry(user_id).or_default().insert(id);
         self.heartbeat(id).await;
-        Registration { id, kill }
+        id
     }
 
     /// Refreshes the presence of a connection's user.
@@ -202,9 +191,9 @@ impl Hub {
     /// Delivers a payload as `publish` wrote it.
     async fn deliver_payload(&self, mut payload: String) {
         let frame = payload.find('\n').map(|at| {
-            let frame = payload.split_off(at + 1);
-            payload.pop();
-            ByteString::from(frame)
+            let frame = encode(OpCode::Text, &payload.as_bytes()[at + 1..]);
+            payload.truncate(at);
+            frame
         });
         match serde_json::from_str::<Delivery>(&payload) {
             Ok(delivery) => self.deliver_local(&delivery, frame).await,
@@ -240,15 +229,26 @@ impl Hub {
         }
     }
 
-    async fn deliver_local(&self, delivery: &Delivery, frame: Option<ByteString>) {
+    async fn deliver_local(&self, delivery: &Delivery, frame: Option<Bytes>) {
         match delivery {
             Delivery::Frame { target } => {
                 let Some(frame) = frame else {
                     tracing::warn!("frame delivery without a frame");
                     return;
                 };
-                for id in self.local_ids(target) {
-                    self.push(id, frame.clone());
+                match target {
+                    Target::All => {
+                        for conn in self.conns.iter() {
+                            Self::push(*conn.key(), &conn, &frame);
+                        }
+                    }
+                    Target::Users(_) => {
+                        for id in self.local_ids(target) {
+                            if let Some(conn) = self.conns.get(&id) {
+                                Self::push(id, &conn, &frame);
+                            }
+                        }
+                    }
                 }
             }
             Delivery::Kick { target, reason } => {
@@ -265,44 +265,28 @@ impl Hub {
         }
     }
 
-    /// Queues a frame on the socket without waiting; a full queue means a slow consumer, which is
-    /// disconnected. (A send that is not ready at once is dropped unsent: the queue's sends are
-    /// cancel-safe.)
-    fn push(&self, id: u64, frame: ByteString) {
-        let Some(mut conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        // Unconstrained: a fan-out to thousands of sockets would otherwise use up this task's
-        // cooperative budget, and every send after that would look like a full queue.
-        let sent = tokio::task::unconstrained(conn.socket.text(frame)).now_or_never();
-        if sent.is_none() {
+    /// Sends an encoded frame to one socket without waiting.
+    fn push(id: u64, conn: &Connection, frame: &Bytes) {
+        if conn.socket.send(frame.clone()) == Err(Refused::TooSlow) {
             tracing::warn!(
                 connection = id,
                 user_id = conn.user_id,
                 "send queue full: disconnecting slow consumer"
             );
-            conn.kill.notify_one();
         }
     }
 
-    /// Sends a close frame with `reason` (when the queue has room) and ends the connection's task.
+    /// Sends a close frame with `reason` and ends the connection's task.
     fn close(&self, id: u64, reason: &str) {
         if let Some(conn) = self.conns.get(&id) {
-            let close = CloseReason {
-                code: CloseCode::Normal,
-                description: Some(reason.to_owned()),
-            };
-            let _ =
-                tokio::task::unconstrained(conn.socket.clone().close(Some(close))).now_or_never();
-            conn.kill.notify_one();
+            conn.socket.close(goodbye(reason));
         }
     }
 
     /// Asks every local socket to close (graceful shutdown).
     pub fn close_all(&self, reason: &str) {
-        let ids: Vec<u64> = self.conns.iter().map(|c| *c.key()).collect();
-        for id in ids {
-            self.close(id, reason);
+        for conn in self.conns.iter() {
+            conn.socket.close(goodbye(reason));
         }
     }
 
@@ -331,6 +315,13 @@ impl Hub {
     }
 }
 
+fn goodbye(reason: &str) -> Option<CloseReason> {
+    Some(CloseReason {
+        code: CloseCode::Normal,
+        description: Some(reason.to_owned()),
+    })
+}
+
 /// A frame as the clients know it: `{type, session_id, data}` (session_id always present).
 pub fn frame(kind: &str, session_id: i64, data: Value) -> Value {
     serde_json::json!({ "type": kind, "session_id": session_id, "data": data })
@@ -345,8 +336,8 @@ pub fn error_frame(message: &str) -> Value {
 mod tests {
     use super::*;
     use crate::infra::{MemoryPresence, MemoryPubSub, MemoryRevocation};
-    use actix_web::FromRequest;
-    use actix_web::body::MessageBody;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
 
     fn hub() -> Arc<Hub> {
         Hub::new(
@@ -356,80 +347,86 @@ mod tests {
         )
     }
 
-    /// A real actix-ws socket without a network: its outgoing frames are read from the response body.
-    async fn socket() -> (actix_ws::Session, actix_web::body::BoxBody) {
-        let (req, mut payload) = actix_web::test::TestRequest::default()
-            .insert_header(("upgrade", "websocket"))
-            .insert_header(("connection", "upgrade"))
-            .insert_header(("sec-websocket-version", "13"))
-            .insert_header(("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="))
-            .to_http_parts();
-        let body = actix_web::web::Payload::from_request(&req, &mut payload)
-            .await
-            .expect("payload");
-        let (response, session, _stream) = actix_ws::handle(&req, body).expect("handshake");
-        (session, response.into_body())
+    /// A server-side socket over loopback TCP, and the peer's end of it.
+    async fn socket() -> (Arc<Socket>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap());
+        let (accepted, peer) = tokio::join!(listener.accept(), peer);
+        (Arc::new(Socket::new(accepted.unwrap().0)), peer.unwrap())
     }
 
-    /// The next chunk the socket would write, if one comes soon.
-    async fn next_written(body: &mut actix_web::body::BoxBody) -> Option<Vec<u8>> {
-        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_next(cx));
-        match tokio::time::timeout(Duration::from_millis(50), next).await {
-            Ok(Some(Ok(bytes))) => Some(bytes.to_vec()),
-            _ => None,
+    /// What the peer can read within a short wait.
+    async fn received(peer: &mut TcpStream) -> Vec<u8> {
+        let mut buf = vec![0; 64 * 1024];
+        match tokio::time::timeout(Duration::from_millis(200), peer.read(&mut buf)).await {
+            Ok(Ok(n)) => buf[..n].to_vec(),
+            _ => Vec::new(),
         }
     }
 
-    #[actix_web::test]
-    async fn a_slow_consumer_is_told_to_go_instead_of_blocking() {
-        let hub = hub();
-        // Nobody drains this socket's queue.
-        let (session, _body) = socket().await;
-        let reg = hub
-            .register(7, None, "j".into(), Duration::from_secs(60), session)
-            .await;
-        let killed = reg.kill.clone();
-        let waiter = tokio::spawn(async move { killed.notified().await });
-        for _ in 0..100 {
-            hub.push(reg.id, ByteString::from_static("x"));
-        }
-        tokio::time::timeout(Duration::from_secs(1), waiter)
-            .await
-            .expect("kill fired")
-            .unwrap();
+    fn contains(bytes: &[u8], needle: &[u8]) -> bool {
+        bytes.windows(needle.len()).any(|w| w == needle)
     }
 
-    #[actix_web::test]
-    async fn a_broadcast_to_many_sockets_disconnects_none_of_them() {
+    async fn register(hub: &Hub, user_id: i64, socket: &Arc<Socket>) -> u64 {
+        hub.register(
+            user_id,
+            None,
+            format!("jti-{user_id}"),
+            Duration::from_secs(60),
+            socket.clone(),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_slow_consumer_is_cut_off_instead_of_queueing_without_end() {
         let hub = hub();
-        let mut sockets = Vec::new();
-        // Well past tokio's cooperative budget of 128 operations per task poll.
-        for i in 0..600 {
-            let (session, body) = socket().await;
-            let reg = hub
-                .register(i, None, format!("j{i}"), Duration::from_secs(60), session)
-                .await;
-            sockets.push((reg, body));
+        // The peer never reads: the kernel's buffers fill, then the socket's queue.
+        let (socket, _peer) = socket().await;
+        let id = register(&hub, 7, &socket).await;
+        let frame = encode(OpCode::Text, &vec![b'x'; 60 * 1024]);
+        let conn = hub.conns.get(&id).unwrap();
+        let mut outcome = Ok(());
+        for _ in 0..2_000 {
+            outcome = conn.socket.send(frame.clone());
+            if outcome.is_err() {
+                break;
+            }
+        }
+        assert_eq!(outcome, Err(Refused::TooSlow));
+        assert_eq!(socket.send(frame), Err(Refused::Gone));
+        // The connection's task is told to end.
+        tokio::time::timeout(Duration::from_secs(1), socket.woken())
+            .await
+            .expect("woken");
+        assert!(socket.flush().await.expect("flush"), "finished");
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_to_many_sockets_reaches_every_one_of_them() {
+        let hub = hub();
+        let mut peers = Vec::new();
+        for i in 0..300 {
+            let (socket, peer) = socket().await;
+            register(&hub, i, &socket).await;
+            peers.push((socket, peer));
         }
         hub.deliver_local(
             &Delivery::Frame {
                 target: Target::All,
             },
-            Some(ByteString::from_static("{\"type\":\"system_message\"}")),
+            Some(encode(OpCode::Text, b"{\"type\":\"system_message\"}")),
         )
         .await;
-        for (reg, body) in &mut sockets {
-            let killed = tokio::time::timeout(Duration::from_millis(1), reg.kill.notified()).await;
-            assert!(killed.is_err(), "socket {} was told to go", reg.id);
-            assert!(
-                next_written(body).await.is_some(),
-                "socket {} got nothing",
-                reg.id
-            );
+        for (i, (socket, peer)) in peers.iter_mut().enumerate() {
+            let got = received(peer).await;
+            assert!(contains(&got, b"system_message"), "socket {i} got {got:?}");
+            assert_eq!(socket.send_text("still open"), Ok(()), "socket {i} is open");
         }
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn every_connection_of_a_user_gets_the_frame() {
         let hub = hub();
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -438,38 +435,45 @@ mod tests {
         let (sa, mut a) = socket().await;
         let (sb, mut b) = socket().await;
         let (sc, mut other) = socket().await;
-        let ra = hub
-            .register(1, None, "a".into(), Duration::from_secs(60), sa)
-            .await;
-        let rb = hub
-            .register(1, None, "b".into(), Duration::from_secs(60), sb)
-            .await;
-        hub.register(2, None, "c".into(), Duration::from_secs(60), sc)
-            .await;
+        let ra = register(&hub, 1, &sa).await;
+        let rb = register(&hub, 1, &sb).await;
+        register(&hub, 2, &sc).await;
         // The listener subscribes asynchronously; retry until it is up.
-        let mut got = None;
-        for _ in 0..50 {
+        let mut got = Vec::new();
+        for _ in 0..25 {
             hub.send(Target::Users(vec![1]), &frame("ping", 0, Value::Null))
                 .await;
-            if let Some(bytes) = next_written(&mut a).await {
-                got = Some(bytes);
+            got = received(&mut a).await;
+            if !got.is_empty() {
                 break;
             }
         }
-        let contains_ping = |bytes: &[u8]| bytes.windows(6).any(|w| w == b"\"ping\"");
-        assert!(got.as_deref().is_some_and(contains_ping));
-        assert!(
-            next_written(&mut b)
-                .await
-                .as_deref()
-                .is_some_and(contains_ping)
-        );
-        assert!(next_written(&mut other).await.is_none());
+        assert!(contains(&got, b"\"ping\""));
+        assert!(contains(&received(&mut b).await, b"\"ping\""));
+        assert!(received(&mut other).await.is_empty());
         assert!(hub.is_online(1).await);
-        hub.unregister(ra.id).await;
-        hub.unregister(rb.id).await;
+        hub.unregister(ra).await;
+        hub.unregister(rb).await;
         assert!(!hub.is_online(1).await);
         tx.send(true).unwrap();
         listener.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn closing_sends_a_close_frame_and_nothing_after_it() {
+        let hub = hub();
+        let (socket, mut peer) = socket().await;
+        let id = register(&hub, 3, &socket).await;
+        hub.close(id, "bye");
+        assert_eq!(
+            socket.send_text("late"),
+            Err(Refused::Gone),
+            "nothing after the close frame"
+        );
+        let got = received(&mut peer).await;
+        // FIN + opcode 8, then the normal code 1000 and the reason.
+        assert_eq!(got[0], 0x88);
+        assert!(contains(&got, b"bye"));
+        assert!(socket.flush().await.expect("flush"), "finished");
     }
 }

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod push;
 pub mod routes;
 pub mod service;
+pub mod socket;
 pub mod ws;
 
 pub use admin::admin_routes;

@@ -5,30 +5,40 @@
 //! `/ws/chat/{id}` a missing or zero `session_id` means the path's session, which the socket joins on
 //! connect.
 
+use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_codec::Framed;
+use actix_http::body::BodySize;
+use actix_http::h1;
+use actix_http::ws::{CloseCode, CloseReason, HandshakeError, OpCode, ProtocolError};
+use actix_http::{ConnectionType, Request, Response, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use futures_util::StreamExt;
+use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tracing::Instrument;
 
-use super::hub::{Registration, Target, error_frame, frame};
+use super::hub::{Target, error_frame, frame};
 use super::service::{self as chat, EndReason, NewMessage, Session, status};
+use super::socket::{Reader, Received, Socket, encode};
 use crate::bus::Realm;
 use crate::error::AppError;
 use crate::modules::auth::{Principal, authenticate_token};
 use crate::modules::counselors::service as counselors;
 use crate::state::AppState;
 
-const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// How long one write may take before the peer counts as stuck.
+/// How long a socket may take to drain its queued output before the peer counts as stuck.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Plain HTTP requests to the socket paths (no `Upgrade` header): the same checks as an upgrade, then
+/// the handshake's refusal. Upgrades never reach these: actix-http hands them to [`accept`].
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(ws_generic))
-        .route("/ws/chat/{session_id}", web::get().to(ws_chat))
-        .route("/ws/counselor/{counselor_id}", web::get().to(ws_counselor))
+    cfg.route("/ws", web::get().to(not_upgraded))
+        .route("/ws/chat/{session_id}", web::get().to(not_upgraded))
+        .route("/ws/counselor/{counselor_id}", web::get().to(not_upgraded))
         .route("/ws/stats", web::get().to(ws_stats));
 }
 
@@ -37,88 +47,118 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-fn refuse(status: actix_web::http::StatusCode, msg: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "error": msg }))
+/// A refusal before the upgrade, with the original's `{"error": …}` body.
+struct Refusal(StatusCode, &'static str);
+
+/// Who may open the socket, and what it starts with.
+struct Admission {
+    who: Principal,
+    /// `/ws/chat/{id}`: the session the socket joins on connect.
+    path_session: Option<Session>,
+    /// `/ws/counselor/{id}`: the `connected` frame.
+    welcome: Option<Value>,
 }
 
-/// The user behind `?token=`, or the original's pre-upgrade refusal.
-async fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, HttpResponse> {
-    use actix_web::http::StatusCode;
-    let token = web::Query::<TokenQuery>::from_query(req.query_string())
+/// The user behind `?token=`, or the original's refusal.
+async fn principal(state: &AppState, query: &str) -> Result<Principal, Refusal> {
+    let token = web::Query::<TokenQuery>::from_query(query)
         .ok()
         .and_then(|q| q.into_inner().token)
         .filter(|t| !t.is_empty() && t != "null");
     let Some(token) = token else {
-        return Err(refuse(StatusCode::UNAUTHORIZED, "缺少token"));
+        return Err(Refusal(StatusCode::UNAUTHORIZED, "缺少token"));
     };
     authenticate_token(state, Realm::User, &token)
         .await
-        .map_err(|_| refuse(StatusCode::UNAUTHORIZED, "token无效"))
+        .map_err(|_| Refusal(StatusCode::UNAUTHORIZED, "token无效"))
 }
 
-async fn ws_generic(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> Result<HttpResponse, actix_web::Error> {
-    let who = match principal(&state, &req).await {
-        Ok(p) => p,
-        Err(refusal) => return Ok(refusal),
+/// The checks of the socket path `path` (`None`: not a socket path).
+async fn admit(
+    state: &AppState,
+    path: &str,
+    query: &str,
+) -> Option<Result<Result<Admission, Refusal>, AppError>> {
+    let (kind, id) = match path.trim_end_matches('/') {
+        "/ws" => ("generic", None),
+        p => {
+            let (kind, id) = p
+                .strip_prefix("/ws/chat/")
+                .map(|id| ("chat", id))
+                .or_else(|| p.strip_prefix("/ws/counselor/").map(|id| ("counselor", id)))?;
+            if id.contains('/') {
+                return None;
+            }
+            (kind, Some(id))
+        }
     };
-    upgrade(state, &req, body, who, None, None)
+    Some(admit_to(state, kind, id, query).await)
 }
 
-async fn ws_chat(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Payload,
-    path: web::Path<String>,
-) -> Result<HttpResponse, actix_web::Error> {
-    use actix_web::http::StatusCode;
-    let who = match principal(&state, &req).await {
+async fn admit_to(
+    state: &AppState,
+    kind: &str,
+    id: Option<&str>,
+    query: &str,
+) -> Result<Result<Admission, Refusal>, AppError> {
+    let who = match principal(state, query).await {
         Ok(p) => p,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return Ok(Err(refusal)),
     };
-    let Ok(session_id) = path.parse::<i64>() else {
-        return Ok(refuse(StatusCode::BAD_REQUEST, "无效的会话ID"));
+    let mut admission = Admission {
+        who,
+        path_session: None,
+        welcome: None,
     };
-    let session = match chat::find_session(&state.db, session_id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Ok(refuse(StatusCode::NOT_FOUND, chat::MSG_SESSION_NOT_FOUND)),
-        Err(e) => return Err(e.into()),
-    };
-    if chat::role_of(&session, who.id).is_none() {
-        return Ok(refuse(StatusCode::FORBIDDEN, "无权加入此会话"));
+    match (kind, id.map(str::parse::<i64>)) {
+        ("chat", Some(Ok(session_id))) => {
+            let Some(session) = chat::find_session(&state.db, session_id).await? else {
+                return Ok(Err(Refusal(
+                    StatusCode::NOT_FOUND,
+                    chat::MSG_SESSION_NOT_FOUND,
+                )));
+            };
+            if chat::role_of(&session, admission.who.id).is_none() {
+                return Ok(Err(Refusal(StatusCode::FORBIDDEN, "无权加入此会话")));
+            }
+            admission.path_session = Some(session);
+        }
+        ("chat", _) => return Ok(Err(Refusal(StatusCode::BAD_REQUEST, "无效的会话ID"))),
+        ("counselor", Some(Ok(counselor_id))) => {
+            let owns = counselors::find_counselor(&state.db, counselor_id)
+                .await?
+                .is_some_and(|c| c.user_id == Some(admission.who.id));
+            if !owns {
+                return Ok(Err(Refusal(StatusCode::FORBIDDEN, "无权访问")));
+            }
+            admission.welcome = Some(frame(
+                "connected",
+                0,
+                json!({ "counselor_id": counselor_id, "timestamp": chrono::Utc::now().timestamp() }),
+            ));
+        }
+        ("counselor", _) => return Ok(Err(Refusal(StatusCode::BAD_REQUEST, "无效的咨询师ID"))),
+        _ => {}
     }
-    upgrade(state, &req, body, who, Some(session), None)
+    Ok(Ok(admission))
 }
 
-async fn ws_counselor(
+async fn not_upgraded(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Payload,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    use actix_web::http::StatusCode;
-    let who = match principal(&state, &req).await {
-        Ok(p) => p,
-        Err(refusal) => return Ok(refusal),
-    };
-    let Ok(counselor_id) = path.parse::<i64>() else {
-        return Ok(refuse(StatusCode::BAD_REQUEST, "无效的咨询师ID"));
-    };
-    let owns = counselors::find_counselor(&state.db, counselor_id)
-        .await?
-        .is_some_and(|c| c.user_id == Some(who.id));
-    if !owns {
-        return Ok(refuse(StatusCode::FORBIDDEN, "无权访问"));
+    match admit(&state, req.path(), req.query_string()).await {
+        Some(Ok(Err(Refusal(status, msg)))) => {
+            Ok(HttpResponse::build(status).json(json!({ "error": msg })))
+        }
+        Some(Err(e)) => Err(e.into()),
+        // Admitted, but this is no handshake.
+        Some(Ok(Ok(_))) => Err(actix_http::ws::verify_handshake(req.head())
+            .err()
+            .unwrap_or(HandshakeError::NoConnectionUpgrade)
+            .into()),
+        None => Err(AppError::not_found("接口不存在").into()),
     }
-    let welcome = frame(
-        "connected",
-        0,
-        json!({ "counselor_id": counselor_id, "timestamp": chrono::Utc::now().timestamp() }),
-    );
-    upgrade(state, &req, body, who, None, Some(welcome))
 }
 
 /// Live totals of the active sessions, as the original's unauthenticated `/ws/stats`.
@@ -127,41 +167,125 @@ async fn ws_stats(state: web::Data<AppState>) -> Result<HttpResponse, AppError> 
     Ok(HttpResponse::Ok().json(json!({ "code": 200, "msg": "获取成功", "data": stats })))
 }
 
-fn upgrade(
+/// actix-http's upgrade service for port 8082: every request with `Connection: upgrade` comes here with
+/// its connection. An admitted handshake gets its `101`, and the stream moves to a task of its own, so
+/// nothing of actix-http's per-connection state outlives the handshake.
+pub async fn accept(
     state: web::Data<AppState>,
-    req: &HttpRequest,
-    body: web::Payload,
-    who: Principal,
-    path_session: Option<Session>,
-    welcome: Option<Value>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let (response, session, stream) = actix_ws::handle(req, body)?;
-    let stream = stream
-        .max_frame_size(MAX_FRAME_BYTES)
-        .aggregate_continuations()
-        .max_continuation_size(MAX_FRAME_BYTES);
-    actix_web::rt::spawn(async move {
-        let reg = state
-            .realtime
-            .register(
-                who.id,
-                path_session.as_ref().map(|s| s.id),
-                who.jti.clone(),
-                Duration::from_secs(who.remaining_secs),
-                session.clone(),
-            )
-            .await;
-        let mut conn = Conn {
-            state,
-            user_id: who.id,
-            id: reg.id,
-            session: path_session.as_ref().map(|s| s.id),
-            joined: None,
-            ws: session,
+    req: Request,
+    mut framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), Infallible> {
+    let request_id = uuid::Uuid::new_v4();
+    let span = tracing::info_span!(
+        "websocket",
+        %request_id,
+        path = %req.path(),
+        user_id = tracing::field::Empty,
+    );
+    let answer = async {
+        let query = req.uri().query().unwrap_or_default();
+        let admission = match admit(&state, req.path(), query).await {
+            None => Err(http_reply(
+                StatusCode::NOT_FOUND,
+                json!({ "code": 404, "msg": "接口不存在", "data": null }),
+            )),
+            Some(Err(e)) => {
+                tracing::error!(error.cause_chain = ?e, "websocket admission failed");
+                Err(http_reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "error": crate::error::INTERNAL_MESSAGE }),
+                ))
+            }
+            Some(Ok(Err(Refusal(status, msg)))) => Err(http_reply(status, json!({ "error": msg }))),
+            Some(Ok(Ok(admission))) => match actix_http::ws::verify_handshake(req.head()) {
+                Ok(()) => Ok(admission),
+                Err(e) => Err(http_reply(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": e.to_string() }),
+                )),
+            },
         };
-        conn.run(stream, reg, path_session, welcome).await;
-    });
-    Ok(response)
+        match admission {
+            Err((head, body)) => {
+                tracing::info!(status = head.status().as_u16(), "websocket refused");
+                let size = BodySize::Sized(body.len() as u64);
+                let sent = async {
+                    // One write: a client reading only what came with the head still gets the body.
+                    framed.feed((head, size).into()).await?;
+                    framed.feed(h1::Message::Chunk(Some(body))).await?;
+                    framed.send(h1::Message::Chunk(None)).await
+                };
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, sent).await;
+                None
+            }
+            Ok(admission) => {
+                let mut head = actix_http::ws::handshake_response(req.head());
+                if let Ok(id) = actix_http::header::HeaderValue::from_str(&request_id.to_string()) {
+                    head.insert_header(("x-request-id", id));
+                }
+                let head = head.finish().drop_body();
+                match tokio::time::timeout(
+                    WRITE_TIMEOUT,
+                    framed.send((head, BodySize::None).into()),
+                )
+                .await
+                {
+                    Ok(Ok(())) => Some(admission),
+                    _ => None,
+                }
+            }
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    if let Some(admission) = answer {
+        span.record("user_id", admission.who.id);
+        let parts = framed.into_parts();
+        let reader = Reader::with_early_bytes(parts.read_buf);
+        let socket = Arc::new(Socket::new(parts.io));
+        actix_web::rt::spawn(run(state, socket, reader, admission).instrument(span));
+    }
+    Ok(())
+}
+
+/// A JSON reply that closes the connection.
+fn http_reply(status: StatusCode, body: Value) -> (Response<()>, actix_web::web::Bytes) {
+    let mut head = Response::build(status)
+        .content_type("application/json")
+        .finish()
+        .drop_body();
+    head.head_mut().set_connection_type(ConnectionType::Close);
+    (head, body.to_string().into())
+}
+
+/// One socket's life: registered with the hub until it closes.
+async fn run(
+    state: web::Data<AppState>,
+    socket: Arc<Socket>,
+    reader: Reader,
+    admission: Admission,
+) {
+    let who = admission.who;
+    let path_session = admission.path_session;
+    let id = state
+        .realtime
+        .register(
+            who.id,
+            path_session.as_ref().map(|s| s.id),
+            who.jti.clone(),
+            Duration::from_secs(who.remaining_secs),
+            socket.clone(),
+        )
+        .await;
+    let mut conn = Conn {
+        state,
+        user_id: who.id,
+        id,
+        session: path_session.as_ref().map(|s| s.id),
+        joined: None,
+        socket,
+    };
+    conn.run(reader, path_session, admission.welcome).await;
 }
 
 /// One socket's task.
@@ -173,7 +297,7 @@ struct Conn {
     session: Option<i64>,
     /// The parties of the session it joined last, so frames for it need no session read.
     joined: Option<chat::Parties>,
-    ws: actix_ws::Session,
+    socket: Arc<Socket>,
 }
 
 /// An inbound frame. `payload` is the Vue client's name for `data`.
@@ -190,17 +314,14 @@ struct Inbound {
 }
 
 impl Conn {
-    async fn send(&mut self, value: &Value) -> bool {
-        matches!(
-            tokio::time::timeout(WRITE_TIMEOUT, self.ws.text(value.to_string())).await,
-            Ok(Ok(()))
-        )
+    /// Queues a frame for this socket; a peer too slow to take it is cut off.
+    fn send(&self, value: &Value) {
+        let _ = self.socket.send_text(&value.to_string());
     }
 
     async fn run(
         &mut self,
-        mut stream: actix_ws::AggregatedMessageStream,
-        reg: Registration,
+        mut reader: Reader,
         path_session: Option<Session>,
         welcome: Option<Value>,
     ) {
@@ -210,50 +331,84 @@ impl Conn {
             tokio::time::interval(Duration::from_secs(settings.ws_ping_interval_secs.max(1)));
         ticker.tick().await;
         let mut last_seen = Instant::now();
-        let mut close = None;
+        // Frames may have come with the handshake.
+        let (mut inbound, mut close) = match reader.decode_pending() {
+            Ok(messages) => (messages, None),
+            Err(_) => (Vec::new(), Some(protocol_error())),
+        };
         if let Some(welcome) = welcome {
-            self.send(&welcome).await;
+            self.send(&welcome);
         }
         if let Some(session) = path_session {
             Box::pin(self.join_loaded(session)).await;
         }
-        loop {
+        'life: loop {
+            if close.is_some() {
+                break 'life;
+            }
+            for message in inbound.drain(..) {
+                match message {
+                    Received::Text(bytes) => match std::str::from_utf8(&bytes) {
+                        // Boxed: the frame handlers' futures are large, and an idle socket should not
+                        // carry them.
+                        Ok(text) => Box::pin(self.on_text(text)).await,
+                        Err(_) => {
+                            close = Some(CloseReason {
+                                code: CloseCode::Invalid,
+                                description: None,
+                            });
+                            break 'life;
+                        }
+                    },
+                    Received::Binary => self.send(&error_frame("不支持二进制消息")),
+                    Received::Ping(bytes) => {
+                        let _ = self.socket.send(encode(OpCode::Pong, &bytes));
+                    }
+                    Received::Pong => {}
+                    Received::Close(reason) => {
+                        close = reason.map(|r| CloseReason {
+                            code: r.code,
+                            description: None,
+                        });
+                        break 'life;
+                    }
+                }
+            }
             tokio::select! {
-                // The hub either closed the socket already (kick, shutdown: this close is then a no-op)
-                // or found its queue full.
-                _ = reg.kill.notified() => {
-                    close = Some(CloseReason { code: CloseCode::Policy, description: Some("too slow".into()) });
-                    break;
+                // Output waits for the peer, or the hub closed the socket (kick, shutdown) or found
+                // it too slow.
+                _ = self.socket.woken() => {
+                    let flushed = tokio::time::timeout(WRITE_TIMEOUT, self.socket.flush()).await;
+                    if !matches!(flushed, Ok(Ok(false))) {
+                        break 'life;
+                    }
                 }
                 _ = ticker.tick() => {
                     if last_seen.elapsed() > idle_limit {
                         close = Some(CloseReason { code: CloseCode::Away, description: Some("idle".into()) });
-                        break;
+                        break 'life;
                     }
-                    if self.ws.ping(b"").await.is_err() {
-                        break;
+                    if self.socket.send(encode(OpCode::Ping, b"")).is_err() {
+                        break 'life;
                     }
                     self.state.realtime.heartbeat(self.id).await;
                     self.mark_present().await;
                 }
-                msg = stream.next() => {
-                    last_seen = Instant::now();
-                    match msg {
-                        // Boxed: the frame handlers' futures are large, and an idle socket should not carry them.
-                        Some(Ok(AggregatedMessage::Text(text))) => Box::pin(self.on_text(&text)).await,
-                        Some(Ok(AggregatedMessage::Binary(_))) => {
-                            self.send(&error_frame("不支持二进制消息")).await;
-                        }
-                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            if self.ws.pong(&bytes).await.is_err() {
-                                break;
+                readable = self.socket.readable() => {
+                    if readable.is_err() {
+                        break 'life;
+                    }
+                    match reader.read(&self.socket) {
+                        Ok(Some(messages)) => {
+                            if !messages.is_empty() {
+                                last_seen = Instant::now();
                             }
+                            inbound = messages;
                         }
-                        Some(Ok(AggregatedMessage::Pong(_))) => {}
-                        Some(Ok(AggregatedMessage::Close(_))) | None => break,
-                        Some(Err(_)) => {
-                            close = Some(CloseReason { code: CloseCode::Protocol, description: None });
-                            break;
+                        Ok(None) | Err(ProtocolError::Io(_)) => break 'life,
+                        Err(_) => {
+                            close = Some(protocol_error());
+                            break 'life;
                         }
                     }
                 }
@@ -268,9 +423,9 @@ impl Conn {
                 .delete(&present_key(session_id, self.user_id))
                 .await;
         }
-        // A stuck peer's queue may stay full: the close frame is best effort.
-        let ws = self.ws.clone();
-        let _ = tokio::time::timeout(WRITE_TIMEOUT, ws.close(close)).await;
+        // Does nothing when the socket is closing or gone already; a stuck peer may never take it.
+        self.socket.close(close);
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, self.socket.flush()).await;
     }
 
     /// Keeps this user's "connected to the session" mark alive.
@@ -288,7 +443,7 @@ impl Conn {
 
     async fn on_text(&mut self, text: &str) {
         let Ok(frame_in) = serde_json::from_str::<Inbound>(text) else {
-            self.send(&error_frame("消息格式错误")).await;
+            self.send(&error_frame("消息格式错误"));
             return;
         };
         let data = frame_in.data.or(frame_in.payload).unwrap_or(Value::Null);
@@ -311,12 +466,12 @@ impl Conn {
                     0,
                     json!({ "timestamp": chrono::Utc::now().timestamp() }),
                 );
-                self.send(&pong).await;
+                self.send(&pong);
             }
             "join" => match session_id {
                 Some(id) => self.join(id).await,
                 None => {
-                    self.send(&error_frame(chat::MSG_SESSION_NOT_FOUND)).await;
+                    self.send(&error_frame(chat::MSG_SESSION_NOT_FOUND));
                 }
             },
             "message" => self.on_message(session_id, &data).await,
@@ -324,7 +479,7 @@ impl Conn {
             "typing" | "typing_stop" => self.on_typing(&frame_in.kind, session_id).await,
             "read" => self.on_read(session_id, &data).await,
             _ => {
-                self.send(&error_frame("未知消息类型")).await;
+                self.send(&error_frame("未知消息类型"));
             }
         }
     }
@@ -332,22 +487,22 @@ impl Conn {
     /// The session if this user takes part in it, else an `error` frame.
     async fn participant_session(&mut self, session_id: Option<i64>) -> Option<Session> {
         let Some(id) = session_id else {
-            self.send(&error_frame(chat::MSG_SESSION_NOT_FOUND)).await;
+            self.send(&error_frame(chat::MSG_SESSION_NOT_FOUND));
             return None;
         };
         match chat::find_session(&self.state.db, id).await {
             Ok(Some(s)) if chat::role_of(&s, self.user_id).is_some() => Some(s),
             Ok(Some(_)) => {
-                self.send(&error_frame("无权访问此会话")).await;
+                self.send(&error_frame("无权访问此会话"));
                 None
             }
             Ok(None) => {
-                self.send(&error_frame(chat::MSG_SESSION_NOT_FOUND)).await;
+                self.send(&error_frame(chat::MSG_SESSION_NOT_FOUND));
                 None
             }
             Err(e) => {
                 tracing::error!(error.cause_chain = ?e, "session lookup failed");
-                self.send(&error_frame("服务器内部错误")).await;
+                self.send(&error_frame("服务器内部错误"));
                 None
             }
         }
@@ -375,7 +530,7 @@ impl Conn {
     async fn join_loaded(&mut self, session: Session) {
         let session_id = session.id;
         if session.status != status::WAITING && session.status != status::ACTIVE {
-            self.send(&error_frame(chat::MSG_ENDED)).await;
+            self.send(&error_frame(chat::MSG_ENDED));
             return;
         }
         self.session = Some(session_id);
@@ -387,7 +542,7 @@ impl Conn {
             0,
             json!({ "session_id": session_id, "status": session.status, "last_seq": session.last_seq }),
         );
-        self.send(&reply).await;
+        self.send(&reply);
         if session.status == status::WAITING {
             let other = if session.user_id == self.user_id {
                 session.counselor_user_id
@@ -439,10 +594,10 @@ impl Conn {
             // A fresh message reached every connection of both parties, this one included (the ack).
             Ok((_, true)) => {}
             Ok((stored, false)) => {
-                self.send(&chat::message_frame(&stored)).await;
+                self.send(&chat::message_frame(&stored));
             }
             Err(e) => {
-                self.send(&error_frame(&public_message(&e))).await;
+                self.send(&error_frame(&public_message(&e)));
             }
         }
     }
@@ -452,11 +607,11 @@ impl Conn {
             return;
         };
         if session.status != status::ACTIVE && session.status != status::WAITING {
-            self.send(&error_frame(chat::MSG_NOT_ACTIVE)).await;
+            self.send(&error_frame(chat::MSG_NOT_ACTIVE));
             return;
         }
         if let Err(e) = chat::end_session(&self.state, session.id, EndReason::WsLeave).await {
-            self.send(&error_frame(&public_message(&e))).await;
+            self.send(&error_frame(&public_message(&e)));
         }
     }
 
@@ -492,12 +647,19 @@ impl Conn {
             _ => None,
         };
         let Some(seq) = seq else {
-            self.send(&error_frame("缺少message_id或seq")).await;
+            self.send(&error_frame("缺少message_id或seq"));
             return;
         };
         if let Err(e) = chat::mark_read(&self.state, self.user_id, session.id, seq).await {
-            self.send(&error_frame(&public_message(&e))).await;
+            self.send(&error_frame(&public_message(&e)));
         }
+    }
+}
+
+fn protocol_error() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Protocol,
+        description: None,
     }
 }
 
