@@ -229,6 +229,19 @@ impl Hub {
         }
     }
 
+    /// The target's sockets on this instance, taken out of the maps so no lock is held while writing.
+    fn local_sockets(&self, target: &Target) -> Vec<(u64, i64, Arc<Socket>)> {
+        let entry = |id: u64, c: &Connection| (id, c.user_id, c.socket.clone());
+        match target {
+            Target::All => self.conns.iter().map(|c| entry(*c.key(), &c)).collect(),
+            Target::Users(_) => self
+                .local_ids(target)
+                .into_iter()
+                .filter_map(|id| self.conns.get(&id).map(|c| entry(id, &c)))
+                .collect(),
+        }
+    }
+
     async fn deliver_local(&self, delivery: &Delivery, frame: Option<Bytes>) {
         match delivery {
             Delivery::Frame { target } => {
@@ -236,18 +249,13 @@ impl Hub {
                     tracing::warn!("frame delivery without a frame");
                     return;
                 };
-                match target {
-                    Target::All => {
-                        for conn in self.conns.iter() {
-                            Self::push(*conn.key(), &conn, &frame);
-                        }
-                    }
-                    Target::Users(_) => {
-                        for id in self.local_ids(target) {
-                            if let Some(conn) = self.conns.get(&id) {
-                                Self::push(id, &conn, &frame);
-                            }
-                        }
+                for (id, user_id, socket) in self.local_sockets(target) {
+                    if socket.send(frame.clone()) == Err(Refused::TooSlow) {
+                        tracing::warn!(
+                            connection = id,
+                            user_id,
+                            "send queue full: disconnecting slow consumer"
+                        );
                     }
                 }
             }
@@ -262,17 +270,6 @@ impl Hub {
                     self.close(id, reason);
                 }
             }
-        }
-    }
-
-    /// Sends an encoded frame to one socket without waiting.
-    fn push(id: u64, conn: &Connection, frame: &Bytes) {
-        if conn.socket.send(frame.clone()) == Err(Refused::TooSlow) {
-            tracing::warn!(
-                connection = id,
-                user_id = conn.user_id,
-                "send queue full: disconnecting slow consumer"
-            );
         }
     }
 
