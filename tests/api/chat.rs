@@ -408,14 +408,7 @@ async fn ending_after_a_partial_refund_returns_only_what_is_left_of_the_order() 
     )
     .await;
 
-    app.post(
-        Api::User,
-        &format!("/api/chat/end/{session_id}"),
-        json!({}),
-        Some(&b.buyer_token),
-    )
-    .await
-    .assert_status(200);
+    end_as_buyer(&app, &b, session_id).await;
 
     let bill = billing::Entity::find()
         .filter(billing::Column::SessionId.eq(session_id))
@@ -566,14 +559,7 @@ async fn a_session_that_never_started_refunds_the_order_in_full() {
     let app = spawn_app().await;
     let b = booking(&app, 30, 100).await;
     let session_id = start_session(&app, b.order_id, &b.buyer_token).await;
-    app.post(
-        Api::User,
-        &format!("/api/chat/end/{session_id}"),
-        json!({}),
-        Some(&b.buyer_token),
-    )
-    .await
-    .assert_status(200);
+    end_as_buyer(&app, &b, session_id).await;
     let order = mychat::modules::orders::service::get_order(app.db(), b.order_id)
         .await
         .unwrap();
@@ -820,14 +806,7 @@ async fn notifications_are_pushed_to_the_receivers_socket() {
     let mut inbox = connect(&app, "/ws", &b.buyer_token).await;
     send(&mut inbox, json!({"type": "ping"})).await;
     next_of(&mut inbox, "pong", 5).await;
-    app.post(
-        Api::User,
-        &format!("/api/chat/end/{session_id}"),
-        json!({}),
-        Some(&b.buyer_token),
-    )
-    .await
-    .assert_status(200);
+    end_as_buyer(&app, &b, session_id).await;
     let pushed = next_of(&mut inbox, "notification", 10).await;
     assert!(pushed["data"]["id"].as_i64().unwrap() > 0);
     assert!(!pushed["data"]["title"].as_str().unwrap().is_empty());
