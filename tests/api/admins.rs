@@ -2,10 +2,28 @@
 
 use serde_json::json;
 
-use crate::helpers::{Api, spawn_app};
+use crate::helpers::{Api, TestApp, spawn_app};
 
 fn new_admin(username: &str, role: &str) -> serde_json::Value {
     json!({"id": null, "username": username, "password": "secret123", "real_name": "张三", "email": "", "phone": "13800000000", "avatar": "", "role": role, "status": 1})
+}
+
+/// Creates an operator (role `admin`, password `secret123`) as `root` and logs in as them; returns
+/// `(id, token)`.
+async fn operator_with_token(app: &TestApp, root: &str, username: &str) -> (i64, String) {
+    let created = app
+        .post(
+            Api::Admin,
+            "/api/admin2/administrators",
+            new_admin(username, "admin"),
+            Some(root),
+        )
+        .await;
+    created.assert_status(200);
+    let id = created.body["data"]["id"].as_i64().unwrap();
+    let login = app.admin_login(username, "secret123").await;
+    login.assert_status(200);
+    (id, login.body["data"]["token"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -369,19 +387,7 @@ async fn only_a_super_admin_can_grant_or_touch_the_super_admin_role() {
 async fn disabling_an_admin_blocks_their_next_request_and_status_zero_is_accepted() {
     let app = spawn_app().await;
     let root = app.admin_token().await;
-    let created = app
-        .post(
-            Api::Admin,
-            "/api/admin2/administrators",
-            new_admin("worker", "admin"),
-            Some(&root),
-        )
-        .await;
-    let id = created.body["data"]["id"].as_i64().unwrap();
-    let token = app.admin_login("worker", "secret123").await.body["data"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, token) = operator_with_token(&app, &root, "worker").await;
     app.get(Api::Admin, "/api/admin2/info", Some(&token))
         .await
         .assert_status(200);
@@ -432,19 +438,7 @@ async fn disabling_an_admin_blocks_their_next_request_and_status_zero_is_accepte
 async fn resetting_an_admin_password_revokes_their_tokens() {
     let app = spawn_app().await;
     let root = app.admin_token().await;
-    let created = app
-        .post(
-            Api::Admin,
-            "/api/admin2/administrators",
-            new_admin("resetme", "admin"),
-            Some(&root),
-        )
-        .await;
-    let id = created.body["data"]["id"].as_i64().unwrap();
-    let token = app.admin_login("resetme", "secret123").await.body["data"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, token) = operator_with_token(&app, &root, "resetme").await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let reset = app
         .post(

@@ -419,6 +419,34 @@ async fn ending_over_rest_bills_once_and_a_second_end_is_refused() {
 }
 
 #[tokio::test]
+async fn ending_after_a_partial_refund_returns_only_what_is_left_of_the_order() {
+    let app = spawn_app().await;
+    let b = booking(&app, 30, 100).await;
+    let (session_id, _user, _counselor) = active_chat(&app, &b).await;
+    // 20.00 of the 30.00 prepaid went back while the session ran.
+    app.exec_sql(
+        "UPDATE orders SET refunded_amount = ? WHERE id = ?",
+        vec![2000_i64.into(), b.order_id.into()],
+    )
+    .await;
+
+    end_as_buyer(&app, &b, session_id).await;
+
+    let bill = billing::Entity::find()
+        .filter(billing::Column::SessionId.eq(session_id))
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((bill.total_amount, bill.refund_amount), (100, 900));
+    let order = mychat::modules::orders::service::get_order(app.db(), b.order_id)
+        .await
+        .unwrap();
+    assert_eq!(order.refunded_amount, b.amount - bill.total_amount);
+    assert_eq!(order.status, 2);
+}
+
+#[tokio::test]
 async fn leaving_over_the_socket_bills_once() {
     let app = spawn_app().await;
     let b = booking(&app, 30, 100).await;
@@ -553,14 +581,7 @@ async fn a_session_that_never_started_refunds_the_order_in_full() {
     let app = spawn_app().await;
     let b = booking(&app, 30, 100).await;
     let session_id = start_session(&app, b.order_id, &b.buyer_token).await;
-    app.post(
-        Api::User,
-        &format!("/api/chat/end/{session_id}"),
-        json!({}),
-        Some(&b.buyer_token),
-    )
-    .await
-    .assert_status(200);
+    end_as_buyer(&app, &b, session_id).await;
     let order = mychat::modules::orders::service::get_order(app.db(), b.order_id)
         .await
         .unwrap();
@@ -807,14 +828,7 @@ async fn notifications_are_pushed_to_the_receivers_socket() {
     let mut inbox = connect(&app, "/ws", &b.buyer_token).await;
     send(&mut inbox, json!({"type": "ping"})).await;
     next_of(&mut inbox, "pong", 5).await;
-    app.post(
-        Api::User,
-        &format!("/api/chat/end/{session_id}"),
-        json!({}),
-        Some(&b.buyer_token),
-    )
-    .await
-    .assert_status(200);
+    end_as_buyer(&app, &b, session_id).await;
     let pushed = next_of(&mut inbox, "notification", 10).await;
     assert!(pushed["data"]["id"].as_i64().unwrap() > 0);
     assert!(!pushed["data"]["title"].as_str().unwrap().is_empty());

@@ -268,14 +268,7 @@ async fn finance_reports_follow_billed_sessions_and_withdrawals() {
     let app = spawn_app().await;
     let b = booking(&app, 30, 200).await;
     let (session_id, _user, _counselor) = active_chat(&app, &b).await;
-    app.post(
-        Api::User,
-        &format!("/api/chat/end/{session_id}"),
-        json!({}),
-        Some(&b.buyer_token),
-    )
-    .await
-    .assert_status(200);
+    end_as_buyer(&app, &b, session_id).await;
     let admin = app.admin_token().await;
 
     let account = app

@@ -180,6 +180,18 @@ pub async fn assert_no_frame(ws: &mut Ws, kind: &str, millis: u64) {
     }
 }
 
+/// Ends the session over REST as the buyer, expecting 200.
+pub async fn end_as_buyer(app: &TestApp, b: &Booking, session_id: i64) {
+    app.post(
+        Api::User,
+        &format!("/api/chat/end/{session_id}"),
+        json!({}),
+        Some(&b.buyer_token),
+    )
+    .await
+    .assert_status(200);
+}
+
 /// Connects both parties to the session's chat path and waits until it is active.
 pub async fn active_chat(app: &TestApp, b: &Booking) -> (i64, Ws, Ws) {
     let session_id = start_session(app, b.order_id, &b.buyer_token).await;

@@ -660,7 +660,6 @@ pub struct Ended {
 pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -> AppResult<Ended> {
     let db = &state.db;
     let session = get_session(db, session_id).await?;
-    let order = orders::get_order(db, session.order_id).await?;
     let now = Utc::now();
     let started = session.status == status::ACTIVE && session.start_time.is_some();
     let seconds = session
@@ -668,6 +667,16 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
         .map(|s| (now - s).num_seconds())
         .unwrap_or(0);
     let commission = crate::modules::system::service::platform_commission(state).await;
+    let final_status = if reason == EndReason::Idle {
+        status::TIMED_OUT
+    } else {
+        status::ENDED
+    };
+
+    let txn = db.begin().await?;
+    // Read and locked inside the transaction: the refund below is what is left of the order now, even
+    // when a partial refund of its payment committed a moment ago.
+    let order = orders::get_order_for_update(&txn, session.order_id).await?;
     let b = bill(
         started,
         seconds,
@@ -676,13 +685,6 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
         order.amount - order.refunded_amount,
         commission,
     );
-    let final_status = if reason == EndReason::Idle {
-        status::TIMED_OUT
-    } else {
-        status::ENDED
-    };
-
-    let txn = db.begin().await?;
     let moved = session::Entity::update_many()
         .col_expr(session::Column::Status, Expr::value(final_status))
         .col_expr(session::Column::EndTime, Expr::value(now))
@@ -747,9 +749,8 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
     } else {
         (OrderStatus::Refunded, "会话未开始即结束，已退款")
     };
-    let current = orders::get_order(&txn, order.id).await?;
-    if orders::status_of(&current)? == OrderStatus::Paid {
-        orders::transition(&txn, &current, to, Actor::System, None, note).await?;
+    if orders::status_of(&order)? == OrderStatus::Paid {
+        orders::transition(&txn, &order, to, Actor::System, None, note).await?;
     }
     EventBus::record(
         &txn,

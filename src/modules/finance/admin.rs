@@ -233,6 +233,32 @@ fn revenue_orders() -> Condition {
     Condition::all().add(order::Column::Status.is_in([1, 2]))
 }
 
+/// Revenue per local date bucket in `[from, to)`: `(bucket, amount net of refunds in fen, order count)`,
+/// in bucket order.
+async fn revenue_by_bucket<C: ConnectionTrait>(
+    db: &C,
+    bucket: DateBucket,
+    offset: i32,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> Result<Vec<(String, i64, i64)>, AppError> {
+    let backend = db.get_database_backend();
+    let key = date_bucket_expr(backend, "created_at", bucket, offset);
+    Ok(order::Entity::find()
+        .select_only()
+        .column_as(key.clone(), "bucket")
+        .column_as(sum_as_i64(backend, "amount - refunded_amount"), "amount")
+        .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "count")
+        .filter(revenue_orders())
+        .filter(order::Column::CreatedAt.gte(from))
+        .filter(order::Column::CreatedAt.lt(to))
+        .group_by(key)
+        .order_by_asc(sea_orm::sea_query::Expr::cust("bucket"))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 async fn scalar<C: ConnectionTrait>(
     db: &C,
     select: sea_orm::Select<impl EntityTrait>,
@@ -353,21 +379,7 @@ async fn revenue(
         _ => DateBucket::Day,
     };
     let (from, to) = utc_bounds(tz, start, end);
-    let backend = db.get_database_backend();
-    let key = date_bucket_expr(backend, "created_at", bucket, offset);
-    let rows: Vec<(String, i64, i64)> = order::Entity::find()
-        .select_only()
-        .column_as(key.clone(), "bucket")
-        .column_as(sum_as_i64(backend, "amount - refunded_amount"), "amount")
-        .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "count")
-        .filter(revenue_orders())
-        .filter(order::Column::CreatedAt.gte(from))
-        .filter(order::Column::CreatedAt.lt(to))
-        .group_by(key)
-        .order_by_asc(sea_orm::sea_query::Expr::cust("bucket"))
-        .into_tuple()
-        .all(db)
-        .await?;
+    let rows = revenue_by_bucket(db, bucket, offset, from, to).await?;
     let revenue_data: Vec<Value> = rows
         .into_iter()
         .map(|(date, amount, count)| json!({ "date": date, "amount": money::to_yuan(amount), "count": count }))
@@ -394,20 +406,7 @@ async fn reports(state: web::Data<AppState>, range: web::Query<DateRange>) -> Ap
     let commission = crate::modules::system::service::platform_commission(&state).await;
     let records: Value = match kind.as_str() {
         "income" => {
-            let key = date_bucket_expr(backend, "created_at", DateBucket::Day, offset);
-            let rows: Vec<(String, i64, i64)> = order::Entity::find()
-                .select_only()
-                .column_as(key.clone(), "bucket")
-                .column_as(sum_as_i64(backend, "amount - refunded_amount"), "amount")
-                .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "count")
-                .filter(revenue_orders())
-                .filter(order::Column::CreatedAt.gte(from))
-                .filter(order::Column::CreatedAt.lt(to))
-                .group_by(key)
-                .order_by_asc(sea_orm::sea_query::Expr::cust("bucket"))
-                .into_tuple()
-                .all(db)
-                .await?;
+            let rows = revenue_by_bucket(db, DateBucket::Day, offset, from, to).await?;
             rows.into_iter()
                 .map(|(date, amount, count)| {
                     let fee = (amount as f64 * commission).round() as i64;

@@ -6,7 +6,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationDef, Set, TransactionTrait,
 };
 
 use super::dto::{
@@ -27,6 +27,38 @@ pub const ADMIN_ROLE: &str = "admin";
 pub const MSG_ADMIN_NOT_FOUND: &str = "管理员不存在";
 
 pub type Administrator = administrator::Model;
+
+/// Joins `admin_roles` to a query on `roles`.
+fn join_admin_roles_of_role() -> RelationDef {
+    role::Entity::belongs_to(admin_role::Entity)
+        .from(role::Column::Id)
+        .to(admin_role::Column::RoleId)
+        .into()
+}
+
+/// Joins `roles` to a query on `admin_roles`.
+fn join_role_of_admin_role() -> RelationDef {
+    admin_role::Entity::belongs_to(role::Entity)
+        .from(admin_role::Column::RoleId)
+        .to(role::Column::Id)
+        .into()
+}
+
+/// Joins `admin_roles` to a query on `administrator`.
+fn join_admin_roles_of_admin() -> RelationDef {
+    administrator::Entity::belongs_to(admin_role::Entity)
+        .from(administrator::Column::Id)
+        .to(admin_role::Column::AdminId)
+        .into()
+}
+
+/// Joins `role_permissions` to a query on `permissions`.
+fn join_role_permissions_of_permission() -> RelationDef {
+    permission::Entity::belongs_to(role_permission::Entity)
+        .from(permission::Column::Id)
+        .to(role_permission::Column::PermissionId)
+        .into()
+}
 
 pub async fn find_admin<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<Administrator>> {
     Ok(administrator::Entity::find_by_id(id).one(db).await?)
@@ -57,18 +89,13 @@ pub async fn auth_state(db: &DatabaseConnection, id: i64) -> AppResult<Option<Ac
     }))
 }
 
-/// The codes of the administrator's enabled roles, in role order.
-pub async fn role_codes<C: ConnectionTrait>(db: &C, admin_id: i64) -> AppResult<Vec<String>> {
+/// The ids and codes of the administrator's enabled roles, in role order.
+async fn enabled_roles<C: ConnectionTrait>(db: &C, admin_id: i64) -> AppResult<Vec<(i64, String)>> {
     Ok(role::Entity::find()
         .select_only()
+        .column(role::Column::Id)
         .column(role::Column::Code)
-        .join(
-            JoinType::InnerJoin,
-            role::Entity::belongs_to(admin_role::Entity)
-                .from(role::Column::Id)
-                .to(admin_role::Column::RoleId)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, join_admin_roles_of_role())
         .filter(admin_role::Column::AdminId.eq(admin_id))
         .filter(role::Column::Status.eq(1))
         .order_by_asc(role::Column::Sort)
@@ -78,30 +105,25 @@ pub async fn role_codes<C: ConnectionTrait>(db: &C, admin_id: i64) -> AppResult<
         .await?)
 }
 
+/// The codes of the administrator's enabled roles, in role order.
+pub async fn role_codes<C: ConnectionTrait>(db: &C, admin_id: i64) -> AppResult<Vec<String>> {
+    Ok(enabled_roles(db, admin_id)
+        .await?
+        .into_iter()
+        .map(|(_, code)| code)
+        .collect())
+}
+
 /// Every enabled permission that one of the administrator's enabled roles grants.
 pub async fn granted_permissions<C: ConnectionTrait>(
     db: &C,
     admin_id: i64,
 ) -> AppResult<Vec<permission::Model>> {
-    let role_ids = role::Entity::find()
-        .select_only()
-        .column(role::Column::Id)
-        .join(
-            JoinType::InnerJoin,
-            role::Entity::belongs_to(admin_role::Entity)
-                .from(role::Column::Id)
-                .to(admin_role::Column::RoleId)
-                .into(),
-        )
-        .filter(admin_role::Column::AdminId.eq(admin_id))
-        .filter(role::Column::Status.eq(1))
-        .into_tuple::<i64>()
-        .all(db)
-        .await?;
+    let (role_ids, codes): (Vec<i64>, Vec<String>) =
+        enabled_roles(db, admin_id).await?.into_iter().unzip();
     if role_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let codes = role_codes(db, admin_id).await?;
     if codes.iter().any(|c| c == SUPER_ADMIN_ROLE) {
         // The super admin holds every permission (the enforcer's wildcard), including ones added later.
         return Ok(permission::Entity::find()
@@ -112,13 +134,7 @@ pub async fn granted_permissions<C: ConnectionTrait>(
     }
     Ok(permission::Entity::find()
         .distinct()
-        .join(
-            JoinType::InnerJoin,
-            permission::Entity::belongs_to(role_permission::Entity)
-                .from(permission::Column::Id)
-                .to(role_permission::Column::PermissionId)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, join_role_permissions_of_permission())
         .filter(role_permission::Column::RoleId.is_in(role_ids))
         .filter(permission::Column::Status.eq(1))
         .order_by_asc(permission::Column::Id)
@@ -419,13 +435,7 @@ pub async fn role_permissions(
 ) -> AppResult<Vec<PermissionView>> {
     get_role(db, role_id).await?;
     Ok(permission::Entity::find()
-        .join(
-            JoinType::InnerJoin,
-            permission::Entity::belongs_to(role_permission::Entity)
-                .from(permission::Column::Id)
-                .to(role_permission::Column::PermissionId)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, join_role_permissions_of_permission())
         .filter(role_permission::Column::RoleId.eq(role_id))
         .order_by_asc(permission::Column::Sort)
         .order_by_asc(permission::Column::Id)
@@ -482,13 +492,7 @@ pub async fn role_users(
 ) -> AppResult<(Vec<serde_json::Value>, u64)> {
     get_role(db, role_id).await?;
     let query = administrator::Entity::find()
-        .join(
-            JoinType::InnerJoin,
-            administrator::Entity::belongs_to(admin_role::Entity)
-                .from(administrator::Column::Id)
-                .to(admin_role::Column::AdminId)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, join_admin_roles_of_admin())
         .filter(admin_role::Column::RoleId.eq(role_id));
     let total = query.clone().count(db).await?;
     let rows = query
@@ -867,13 +871,7 @@ async fn roles_of<C: ConnectionTrait>(
         .select_only()
         .column(admin_role::Column::AdminId)
         .column(role::Column::Code)
-        .join(
-            JoinType::InnerJoin,
-            admin_role::Entity::belongs_to(role::Entity)
-                .from(admin_role::Column::RoleId)
-                .to(role::Column::Id)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, join_role_of_admin_role())
         .filter(admin_role::Column::AdminId.is_in(admin_ids.iter().copied()))
         .order_by_asc(role::Column::Sort)
         .order_by_asc(role::Column::Id)
@@ -965,20 +963,8 @@ pub async fn is_super_admin<C: ConnectionTrait>(db: &C, admin_id: i64) -> AppRes
 /// Enabled administrators holding the enabled super-admin role, other than `except`.
 async fn other_enabled_super_admins<C: ConnectionTrait>(db: &C, except: i64) -> AppResult<u64> {
     Ok(administrator::Entity::find()
-        .join(
-            JoinType::InnerJoin,
-            administrator::Entity::belongs_to(admin_role::Entity)
-                .from(administrator::Column::Id)
-                .to(admin_role::Column::AdminId)
-                .into(),
-        )
-        .join(
-            JoinType::InnerJoin,
-            admin_role::Entity::belongs_to(role::Entity)
-                .from(admin_role::Column::RoleId)
-                .to(role::Column::Id)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, join_admin_roles_of_admin())
+        .join(JoinType::InnerJoin, join_role_of_admin_role())
         .filter(role::Column::Code.eq(SUPER_ADMIN_ROLE))
         .filter(role::Column::Status.eq(1))
         .filter(administrator::Column::Status.eq(1))
