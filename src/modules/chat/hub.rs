@@ -249,15 +249,7 @@ impl Hub {
                     tracing::warn!("frame delivery without a frame");
                     return;
                 };
-                for (id, user_id, socket) in self.local_sockets(target) {
-                    if socket.send(frame.clone()) == Err(Refused::TooSlow) {
-                        tracing::warn!(
-                            connection = id,
-                            user_id,
-                            "send queue full: disconnecting slow consumer"
-                        );
-                    }
-                }
+                write_to_all(self.local_sockets(target), frame).await;
             }
             Delivery::Kick { target, reason } => {
                 for id in self.local_ids(target) {
@@ -309,6 +301,54 @@ impl Hub {
 
     pub async fn is_online(&self, user_id: i64) -> bool {
         self.presence.is_online(user_id).await.unwrap_or(false)
+    }
+}
+
+/// From this many sockets on, a delivery's writes are spread over one blocking thread per core: each
+/// write is a system call that also runs the loopback receiver's side, so one thread alone would
+/// leave the other cores idle during a broadcast.
+const PARALLEL_FROM: usize = 1024;
+
+async fn write_to_all(sockets: Vec<(u64, i64, Arc<Socket>)>, frame: Bytes) {
+    let write = |(id, user_id, socket): &(u64, i64, Arc<Socket>), frame: &Bytes| {
+        if socket.send(frame.clone()) == Err(Refused::TooSlow) {
+            tracing::warn!(
+                connection = id,
+                user_id,
+                "send queue full: disconnecting slow consumer"
+            );
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if sockets.len() < PARALLEL_FROM || cores == 1 {
+        for entry in &sockets {
+            write(entry, &frame);
+        }
+        return;
+    }
+    let per_thread = sockets.len().div_ceil(cores);
+    let mut chunks = Vec::with_capacity(cores);
+    let mut rest = sockets;
+    while rest.len() > per_thread {
+        let tail = rest.split_off(per_thread);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    let mut writers = Vec::with_capacity(cores);
+    for chunk in chunks {
+        let frame = frame.clone();
+        writers.push(tokio::task::spawn_blocking(move || {
+            for entry in &chunk {
+                write(entry, &frame);
+            }
+        }));
+    }
+    // Every write of this delivery is done before the next delivery starts, so frames keep their order.
+    for writer in writers {
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "broadcast writer failed");
+        }
     }
 }
 
@@ -404,7 +444,8 @@ mod tests {
     async fn a_broadcast_to_many_sockets_reaches_every_one_of_them() {
         let hub = hub();
         let mut peers = Vec::new();
-        for i in 0..300 {
+        // Past the size from which the writes are spread over several threads.
+        for i in 0..(PARALLEL_FROM as i64 + 100) {
             let (socket, peer) = socket().await;
             register(&hub, i, &socket).await;
             peers.push((socket, peer));

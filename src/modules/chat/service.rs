@@ -95,6 +95,19 @@ pub async fn get_session<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Sessi
         .ok_or_else(|| AppError::not_found(MSG_SESSION_NOT_FOUND))
 }
 
+/// Reads the session inside `txn` and keeps it locked until `txn` ends (SQLite's one writer already
+/// holds it).
+async fn lock_session<C: ConnectionTrait>(txn: &C, id: i64) -> AppResult<Session> {
+    let mut select = session::Entity::find_by_id(id);
+    if txn.get_database_backend() != DatabaseBackend::Sqlite {
+        select = select.lock_exclusive();
+    }
+    select
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::not_found(MSG_SESSION_NOT_FOUND))
+}
+
 /// The session if `user_id` takes part in it, with their role.
 pub async fn session_for(
     db: &DatabaseConnection,
@@ -659,13 +672,6 @@ pub struct Ended {
 /// credit, the buyer's refund of unused prepaid minutes, the order 1 → 2, and their outbox events.
 pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -> AppResult<Ended> {
     let db = &state.db;
-    let session = get_session(db, session_id).await?;
-    let now = Utc::now();
-    let started = session.status == status::ACTIVE && session.start_time.is_some();
-    let seconds = session
-        .start_time
-        .map(|s| (now - s).num_seconds())
-        .unwrap_or(0);
     let commission = crate::modules::system::service::platform_commission(state).await;
     let final_status = if reason == EndReason::Idle {
         status::TIMED_OUT
@@ -674,8 +680,16 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
     };
 
     let txn = db.begin().await?;
-    // Read and locked inside the transaction: the refund below is what is left of the order now, even
-    // when a partial refund of its payment committed a moment ago.
+    // The session and then its order are read and locked inside the transaction: a session that starts
+    // a moment before it ends is billed as started, and the refund below is what is left of the order
+    // now, even when a partial refund of its payment committed a moment ago.
+    let session = lock_session(&txn, session_id).await?;
+    let now = Utc::now();
+    let started = session.status == status::ACTIVE && session.start_time.is_some();
+    let seconds = session
+        .start_time
+        .map(|s| (now - s).num_seconds())
+        .unwrap_or(0);
     let order = orders::get_order_for_update(&txn, session.order_id).await?;
     let b = bill(
         started,

@@ -180,7 +180,7 @@ impl Socket {
             }
             // A kill while waiting ends the wait: the loop sees it at the top.
             tokio::select! {
-                writable = self.stream.writable() => writable?,
+                writable = std::future::poll_fn(|cx| self.stream.poll_write_ready(cx)) => writable?,
                 _ = self.wake.notified() => {}
             }
         }
@@ -188,7 +188,10 @@ impl Socket {
 
     /// Resolves when the peer has sent something (or hung up).
     pub async fn readable(&self) -> io::Result<()> {
-        self.stream.readable().await
+        // `poll_read_ready`, not `readable()`: it takes the stream's one reader slot, where actix-http's
+        // dispatcher left its waker while reading the handshake. That waker is the last reference to
+        // the dispatcher's finished task (6.7 KB), which an idle socket would otherwise keep forever.
+        std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)).await
     }
 
     /// Reads what the peer sent so far, up to about [`READ_CHUNK`] past what `buf` holds. `Ok(false)`:

@@ -807,21 +807,8 @@ async fn settle_refund_in_txn<C: ConnectionTrait>(
             .exec(txn)
             .await?;
     }
-    if channel_of(&p) == Channel::Balance {
-        wallet::apply(
-            txn,
-            Movement {
-                user_id: p.user_id,
-                kind: wallet::KIND_REFUND,
-                amount: row.amount,
-                description: &format!("订单退款 {}", p.order_no),
-                order_id: p.order_id,
-                payment_id: Some(p.id),
-                dedupe_key: &format!("refund:{}", row.refund_no),
-            },
-        )
-        .await?;
-    }
+    // The order before the wallet, the order every path that touches both takes (ending a chat
+    // session does too), so two of them never wait on each other.
     if let Some(order_id) = p.order_id {
         if let Err(e) = orders::add_refunded_amount(txn, order_id, row.amount).await {
             tracing::warn!(order_id, error = %e, "order refunded amount not recorded");
@@ -841,6 +828,21 @@ async fn settle_refund_in_txn<C: ConnectionTrait>(
                 tracing::warn!(order_id, error = %e, "refunded payment left the order unchanged");
             }
         }
+    }
+    if channel_of(&p) == Channel::Balance {
+        wallet::apply(
+            txn,
+            Movement {
+                user_id: p.user_id,
+                kind: wallet::KIND_REFUND,
+                amount: row.amount,
+                description: &format!("订单退款 {}", p.order_no),
+                order_id: p.order_id,
+                payment_id: Some(p.id),
+                dedupe_key: &format!("refund:{}", row.refund_no),
+            },
+        )
+        .await?;
     }
     EventBus::record(
         txn,
