@@ -517,7 +517,6 @@ async fn bump_statistics<C: ConnectionTrait>(
     changes: &[(statistics::Column, i64)],
     touch_last_order: bool,
 ) -> AppResult<()> {
-    ensure_statistics(conn, counselor_id).await?;
     let now = Utc::now();
     let mut update = statistics::Entity::update_many()
         .col_expr(statistics::Column::UpdatedAt, Expr::value(now))
@@ -528,7 +527,13 @@ async fn bump_statistics<C: ConnectionTrait>(
     if touch_last_order {
         update = update.col_expr(statistics::Column::LastOrderTime, Expr::value(Some(now)));
     }
-    update.exec(conn).await?;
+    // The row is created only when the update finds none: inserting first every time takes a shared
+    // lock on the existing row, which two concurrent bumps then both want to upgrade, and InnoDB aborts
+    // one of them as a deadlock.
+    if update.clone().exec(conn).await?.rows_affected == 0 {
+        ensure_statistics(conn, counselor_id).await?;
+        update.exec(conn).await?;
+    }
     Ok(())
 }
 

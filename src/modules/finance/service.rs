@@ -66,28 +66,20 @@ pub async fn ensure_account<C: ConnectionTrait>(db: &C, counselor_id: i64) -> Ap
 
 pub async fn get_account<C: ConnectionTrait>(db: &C, counselor_id: i64) -> AppResult<Account> {
     ensure_account(db, counselor_id).await?;
-    account::Entity::find()
-        .filter(account::Column::CounselorId.eq(counselor_id))
-        .one(db)
+    find_account(db, counselor_id)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("account {counselor_id} vanished")))
 }
 
-/// Applies `m` on `txn`. Returns `None` when its dedupe key was already applied.
-///
-/// # Errors
-/// 400 `余额不足` when the balance or the frozen amount would go negative.
-pub async fn apply<C: ConnectionTrait>(txn: &C, m: Movement<'_>) -> AppResult<Option<Account>> {
-    if let Some(key) = &m.dedupe_key {
-        let seen = ledger::Entity::find()
-            .filter(ledger::Column::DedupeKey.eq(key.as_str()))
-            .one(txn)
-            .await?;
-        if seen.is_some() {
-            return Ok(None);
-        }
-    }
-    ensure_account(txn, m.counselor_id).await?;
+async fn find_account<C: ConnectionTrait>(db: &C, counselor_id: i64) -> AppResult<Option<Account>> {
+    Ok(account::Entity::find()
+        .filter(account::Column::CounselorId.eq(counselor_id))
+        .one(db)
+        .await?)
+}
+
+/// Applies the deltas of `m` unless the balance or the frozen amount would go negative; the rows moved.
+async fn move_account<C: ConnectionTrait>(txn: &C, m: &Movement<'_>) -> AppResult<u64> {
     let updated = account::Entity::update_many()
         .col_expr(
             account::Column::Balance,
@@ -119,10 +111,37 @@ pub async fn apply<C: ConnectionTrait>(txn: &C, m: Movement<'_>) -> AppResult<Op
         )
         .exec(txn)
         .await?;
-    if updated.rows_affected != 1 {
+    Ok(updated.rows_affected)
+}
+
+/// Applies `m` on `txn`. Returns `None` when its dedupe key was already applied.
+///
+/// # Errors
+/// 400 `余额不足` when the balance or the frozen amount would go negative.
+pub async fn apply<C: ConnectionTrait>(txn: &C, m: Movement<'_>) -> AppResult<Option<Account>> {
+    if let Some(key) = &m.dedupe_key {
+        let seen = ledger::Entity::find()
+            .filter(ledger::Column::DedupeKey.eq(key.as_str()))
+            .one(txn)
+            .await?;
+        if seen.is_some() {
+            return Ok(None);
+        }
+    }
+    // The update comes first, and the account is created only when it is missing: creating it first
+    // every time takes a shared lock on the existing row, which two concurrent movements then both want
+    // to upgrade, and InnoDB aborts one of them as a deadlock.
+    let mut moved = move_account(txn, &m).await?;
+    if moved == 0 && find_account(txn, m.counselor_id).await?.is_none() {
+        ensure_account(txn, m.counselor_id).await?;
+        moved = move_account(txn, &m).await?;
+    }
+    if moved != 1 {
         return Err(AppError::bad_request(MSG_INSUFFICIENT));
     }
-    let after = get_account(txn, m.counselor_id).await?;
+    let after = find_account(txn, m.counselor_id).await?.ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!("account {} vanished", m.counselor_id))
+    })?;
     ledger::ActiveModel {
         counselor_id: Set(m.counselor_id),
         kind: Set(m.kind.to_owned()),
