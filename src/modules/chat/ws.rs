@@ -73,37 +73,36 @@ async fn principal(state: &AppState, query: &str) -> Result<Principal, Refusal> 
         .map_err(|_| Refusal(StatusCode::UNAUTHORIZED, "token无效"))
 }
 
-/// The checks of the socket path `path` (`None`: not a socket path).
-async fn admit(
-    state: &AppState,
-    path: &str,
-    query: &str,
-) -> Option<Result<Result<Admission, Refusal>, AppError>> {
+/// What the checks before the upgrade decided.
+enum Verdict {
+    /// Not one of the socket paths.
+    NoSocketHere,
+    Refused(Refusal),
+    Admitted(Box<Admission>),
+}
+
+fn refused(status: StatusCode, msg: &'static str) -> Result<Verdict, AppError> {
+    Ok(Verdict::Refused(Refusal(status, msg)))
+}
+
+/// The checks of the socket path `path`: the token, then what the path names.
+async fn admit(state: &AppState, path: &str, query: &str) -> Result<Verdict, AppError> {
     let (kind, id) = match path.trim_end_matches('/') {
         "/ws" => ("generic", None),
         p => {
-            let (kind, id) = p
+            let named = p
                 .strip_prefix("/ws/chat/")
                 .map(|id| ("chat", id))
-                .or_else(|| p.strip_prefix("/ws/counselor/").map(|id| ("counselor", id)))?;
-            if id.contains('/') {
-                return None;
+                .or_else(|| p.strip_prefix("/ws/counselor/").map(|id| ("counselor", id)));
+            match named {
+                Some((kind, id)) if !id.contains('/') => (kind, Some(id)),
+                _ => return Ok(Verdict::NoSocketHere),
             }
-            (kind, Some(id))
         }
     };
-    Some(admit_to(state, kind, id, query).await)
-}
-
-async fn admit_to(
-    state: &AppState,
-    kind: &str,
-    id: Option<&str>,
-    query: &str,
-) -> Result<Result<Admission, Refusal>, AppError> {
     let who = match principal(state, query).await {
         Ok(p) => p,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(refusal) => return Ok(Verdict::Refused(refusal)),
     };
     let mut admission = Admission {
         who,
@@ -113,23 +112,20 @@ async fn admit_to(
     match (kind, id.map(str::parse::<i64>)) {
         ("chat", Some(Ok(session_id))) => {
             let Some(session) = chat::find_session(&state.db, session_id).await? else {
-                return Ok(Err(Refusal(
-                    StatusCode::NOT_FOUND,
-                    chat::MSG_SESSION_NOT_FOUND,
-                )));
+                return refused(StatusCode::NOT_FOUND, chat::MSG_SESSION_NOT_FOUND);
             };
             if chat::role_of(&session, admission.who.id).is_none() {
-                return Ok(Err(Refusal(StatusCode::FORBIDDEN, "无权加入此会话")));
+                return refused(StatusCode::FORBIDDEN, "无权加入此会话");
             }
             admission.path_session = Some(session);
         }
-        ("chat", _) => return Ok(Err(Refusal(StatusCode::BAD_REQUEST, "无效的会话ID"))),
+        ("chat", _) => return refused(StatusCode::BAD_REQUEST, "无效的会话ID"),
         ("counselor", Some(Ok(counselor_id))) => {
             let owns = counselors::find_counselor(&state.db, counselor_id)
                 .await?
                 .is_some_and(|c| c.user_id == Some(admission.who.id));
             if !owns {
-                return Ok(Err(Refusal(StatusCode::FORBIDDEN, "无权访问")));
+                return refused(StatusCode::FORBIDDEN, "无权访问");
             }
             admission.welcome = Some(frame(
                 "connected",
@@ -137,27 +133,26 @@ async fn admit_to(
                 json!({ "counselor_id": counselor_id, "timestamp": chrono::Utc::now().timestamp() }),
             ));
         }
-        ("counselor", _) => return Ok(Err(Refusal(StatusCode::BAD_REQUEST, "无效的咨询师ID"))),
+        ("counselor", _) => return refused(StatusCode::BAD_REQUEST, "无效的咨询师ID"),
         _ => {}
     }
-    Ok(Ok(admission))
+    Ok(Verdict::Admitted(Box::new(admission)))
 }
 
 async fn not_upgraded(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, actix_web::Error> {
-    match admit(&state, req.path(), req.query_string()).await {
-        Some(Ok(Err(Refusal(status, msg)))) => {
+    match admit(&state, req.path(), req.query_string()).await? {
+        Verdict::Refused(Refusal(status, msg)) => {
             Ok(HttpResponse::build(status).json(json!({ "error": msg })))
         }
-        Some(Err(e)) => Err(e.into()),
         // Admitted, but this is no handshake.
-        Some(Ok(Ok(_))) => Err(actix_http::ws::verify_handshake(req.head())
+        Verdict::Admitted(_) => Err(actix_http::ws::verify_handshake(req.head())
             .err()
             .unwrap_or(HandshakeError::NoConnectionUpgrade)
             .into()),
-        None => Err(AppError::not_found("接口不存在").into()),
+        Verdict::NoSocketHere => Err(AppError::not_found("接口不存在").into()),
     }
 }
 
@@ -185,25 +180,29 @@ pub async fn accept(
     let answer = async {
         let query = req.uri().query().unwrap_or_default();
         let admission = match admit(&state, req.path(), query).await {
-            None => Err(http_reply(
+            Ok(Verdict::NoSocketHere) => Err(http_reply(
                 StatusCode::NOT_FOUND,
                 json!({ "code": 404, "msg": "接口不存在", "data": null }),
             )),
-            Some(Err(e)) => {
+            Err(e) => {
                 tracing::error!(error.cause_chain = ?e, "websocket admission failed");
                 Err(http_reply(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({ "error": crate::error::INTERNAL_MESSAGE }),
                 ))
             }
-            Some(Ok(Err(Refusal(status, msg)))) => Err(http_reply(status, json!({ "error": msg }))),
-            Some(Ok(Ok(admission))) => match actix_http::ws::verify_handshake(req.head()) {
-                Ok(()) => Ok(admission),
-                Err(e) => Err(http_reply(
-                    StatusCode::BAD_REQUEST,
-                    json!({ "error": e.to_string() }),
-                )),
-            },
+            Ok(Verdict::Refused(Refusal(status, msg))) => {
+                Err(http_reply(status, json!({ "error": msg })))
+            }
+            Ok(Verdict::Admitted(admission)) => {
+                match actix_http::ws::verify_handshake(req.head()) {
+                    Ok(()) => Ok(admission),
+                    Err(e) => Err(http_reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({ "error": e.to_string() }),
+                    )),
+                }
+            }
         };
         match admission {
             Err((head, body)) => {
@@ -243,7 +242,7 @@ pub async fn accept(
         let parts = framed.into_parts();
         let reader = Reader::with_early_bytes(parts.read_buf);
         let socket = Arc::new(Socket::new(parts.io));
-        actix_web::rt::spawn(run(state, socket, reader, admission).instrument(span));
+        actix_web::rt::spawn(run(state, socket, reader, *admission).instrument(span));
     }
     Ok(())
 }
