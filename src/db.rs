@@ -8,8 +8,8 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
-    Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, QuerySelect,
+    Statement, Value,
 };
 
 use crate::config::Settings;
@@ -55,6 +55,17 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
         .context("database migration failed")
+}
+
+/// `select` taking its rows' write lock until the transaction ends (`FOR UPDATE`), so what the caller
+/// computes from them is not overtaken by a concurrent change. SQLite has no `FOR UPDATE` and needs none:
+/// its one writer on one pooled connection already reads the latest rows and holds them.
+pub fn for_update<S: QuerySelect>(select: S, backend: DatabaseBackend) -> S {
+    if backend == DatabaseBackend::Sqlite {
+        select
+    } else {
+        select.lock_exclusive()
+    }
 }
 
 /// A raw statement written with `?` placeholders, which become `$n` on PostgreSQL.

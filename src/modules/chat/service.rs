@@ -95,14 +95,9 @@ pub async fn get_session<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Sessi
         .ok_or_else(|| AppError::not_found(MSG_SESSION_NOT_FOUND))
 }
 
-/// Reads the session inside `txn` and keeps it locked until `txn` ends (SQLite's one writer already
-/// holds it).
+/// Reads the session inside `txn` and keeps it locked until `txn` ends (see [`crate::db::for_update`]).
 async fn lock_session<C: ConnectionTrait>(txn: &C, id: i64) -> AppResult<Session> {
-    let mut select = session::Entity::find_by_id(id);
-    if txn.get_database_backend() != DatabaseBackend::Sqlite {
-        select = select.lock_exclusive();
-    }
-    select
+    crate::db::for_update(session::Entity::find_by_id(id), txn.get_database_backend())
         .one(txn)
         .await?
         .ok_or_else(|| AppError::not_found(MSG_SESSION_NOT_FOUND))

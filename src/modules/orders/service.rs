@@ -8,8 +8,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::dto::{
@@ -41,15 +41,9 @@ pub async fn get_order<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Order> 
         .ok_or_else(|| AppError::not_found(MSG_ORDER_NOT_FOUND))
 }
 
-/// Reads the order inside `txn` and keeps it locked until `txn` ends, so what the caller computes from
-/// it is not overtaken by a concurrent change (`SELECT … FOR UPDATE`; SQLite has one writer on one pooled
-/// connection, so its transaction already reads the latest row and holds it).
+/// Reads the order inside `txn` and keeps it locked until `txn` ends (see [`crate::db::for_update`]).
 pub async fn get_order_for_update<C: ConnectionTrait>(txn: &C, id: i64) -> AppResult<Order> {
-    let mut select = order::Entity::find_by_id(id);
-    if txn.get_database_backend() != DatabaseBackend::Sqlite {
-        select = select.lock_exclusive();
-    }
-    select
+    crate::db::for_update(order::Entity::find_by_id(id), txn.get_database_backend())
         .one(txn)
         .await?
         .ok_or_else(|| AppError::not_found(MSG_ORDER_NOT_FOUND))
