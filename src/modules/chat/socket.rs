@@ -136,12 +136,6 @@ impl Socket {
         self.wake.notify_one();
     }
 
-    /// Cuts the peer off without another frame.
-    pub fn kill(&self) {
-        self.outbox().phase = Phase::Dead;
-        self.wake.notify_one();
-    }
-
     /// Resolves when the hub or a send asks the task to act: queued output, a close or a kill.
     pub async fn woken(&self) {
         self.wake.notified().await;
