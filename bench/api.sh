@@ -96,15 +96,7 @@ trap 'exit 143' TERM
 # --------------------------------------------------------------------------------------------
 # 1. Tools
 # --------------------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-    SUDO=""
-    [[ "$(id -u)" -ne 0 ]] && SUDO="sudo"
-    log "wrk not found: installing it with apt-get"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >"$RESULTS/apt.log" 2>&1 \
-        || { $SUDO apt-get update >>"$RESULTS/apt.log" 2>&1 \
-            && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >>"$RESULTS/apt.log" 2>&1; } \
-        || die "could not install wrk (see $RESULTS/apt.log)"
-fi
+ensure_wrk "$RESULTS/apt.log"
 for tool in wrk curl node npm psql python3; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
 done

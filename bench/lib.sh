@@ -42,3 +42,18 @@ wrk_requests() { awk '/requests in/ { print $1; exit }' "$1"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 secs_of() { local d="$1"; case "$d" in *m) echo $((${d%m} * 60)) ;; *s) echo "${d%s}" ;; *) echo "$d" ;; esac; }
+
+# Installs wrk with apt-get when it is missing, logging to $1; the package lists are refreshed only when
+# the install cannot find the package. Uses the calling script's `log` and `die`.
+ensure_wrk() {
+    command -v wrk >/dev/null 2>&1 && return 0
+    local apt_log="$1" sudo=""
+    if [[ "$(id -u)" -ne 0 ]]; then sudo="sudo"; fi
+    log "wrk not found: installing it with apt-get"
+    if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >"$apt_log" 2>&1; then
+        log "apt-get install failed; running apt-get update first"
+        $sudo apt-get update >>"$apt_log" 2>&1
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >>"$apt_log" 2>&1 \
+            || die "could not install wrk (see $apt_log)"
+    fi
+}

@@ -78,18 +78,7 @@ trap 'exit 143' TERM
 # --------------------------------------------------------------------------------------------
 # 1. wrk
 # --------------------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-    SUDO=""
-    if [[ "$(id -u)" -ne 0 ]]; then SUDO="sudo"; fi
-    log "wrk not found: installing it with apt-get"
-    # Only refresh the package lists when the install cannot find the package.
-    if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >"$RESULTS/apt.log" 2>&1; then
-        log "apt-get install failed; running apt-get update first"
-        $SUDO apt-get update >>"$RESULTS/apt.log" 2>&1
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >>"$RESULTS/apt.log" 2>&1 \
-            || die "could not install wrk (see $RESULTS/apt.log)"
-    fi
-fi
+ensure_wrk "$RESULTS/apt.log"
 command -v wrk >/dev/null 2>&1 || die "wrk is still missing"
 command -v curl >/dev/null 2>&1 || die "curl is required"
 
