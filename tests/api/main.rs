@@ -15,6 +15,7 @@ mod configs;
 mod counselors;
 mod fake_provider;
 mod files;
+mod hardening;
 mod helpers;
 mod lowcode;
 mod notifications;
