@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::chat_fixtures::{Ws, connect, next_of, send};
-use crate::helpers::{Api, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Api, spawn_app, spawn_app_with};
 
 /// Waits for the server's close frame: its code and reason.
 pub async fn close_frame(ws: &mut Ws) -> (u16, String) {
@@ -106,30 +106,12 @@ async fn disabling_the_account_or_resetting_its_password_closes_its_sockets() {
     still_open(&mut bystander).await;
 }
 
-/// A user token signed with the app's own key that expires in `secs` seconds.
-fn short_token(app: &TestApp, user_id: i64, secs: i64) -> String {
-    let secrets: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(app.data_dir.path().join("secrets.json")).unwrap(),
-    )
-    .unwrap();
-    let key = secrets["user_jwt_secret"].as_str().unwrap();
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({"user_id": user_id, "username": "brief", "exp": now + secs, "nbf": now - 1,
-        "iat": now - 1, "jti": uuid::Uuid::new_v4().simple().to_string(), "aud": "mychat-user"});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_socket_closes_when_its_token_expires() {
     let app = spawn_app_with(&[("chat.ws_ping_interval_secs", json!(1))]).await;
     let (id, token) = app.user_with_token("brief").await;
     let mut lasting = connect(&app, "/ws", &token).await;
-    let mut ws = connect(&app, "/ws", &short_token(&app, id, 3)).await;
+    let mut ws = connect(&app, "/ws", &app.signed_user_token(id, "brief", 3)).await;
     still_open(&mut ws).await;
     assert_eq!(close_frame(&mut ws).await, (1008, "token expired".into()));
     still_open(&mut lasting).await;
