@@ -463,14 +463,10 @@ async fn resetting_an_admin_password_revokes_their_tokens() {
 
 /// All seeded permission ids.
 async fn every_permission_id(app: &TestApp) -> Vec<i64> {
-    use mychat::modules::rbac::entity::permission;
-    use sea_orm::EntityTrait;
-    permission::Entity::find()
-        .all(app.db())
+    app.all_permissions()
         .await
-        .unwrap()
         .into_iter()
-        .map(|p| p.id)
+        .map(|(id, _)| id)
         .collect()
 }
 

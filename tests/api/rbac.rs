@@ -823,19 +823,10 @@ fn encoded_paths(pattern: &str) -> Vec<String> {
 /// (`/api/admin/orders/%73tatistics` is the statistics route, not an order id).
 #[tokio::test]
 async fn every_route_checks_its_own_permission_even_with_a_percent_encoded_path() {
-    use mychat::modules::rbac::entity::permission;
-    use sea_orm::EntityTrait;
-
     let app = spawn_app().await;
     let root = app.admin_token().await;
     let (_, role_id, token) = app.admin_with_permissions("prober", "prober", &[]).await;
-    let all: Vec<(i64, String)> = permission::Entity::find()
-        .all(app.db())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| (p.id, p.code))
-        .collect();
+    let all = app.all_permissions().await;
     let mut codes: Vec<&str> = ROUTES
         .iter()
         .filter_map(|(_, _, a)| match a {
