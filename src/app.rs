@@ -100,18 +100,12 @@ fn bind(settings: &Settings, port: u16) -> anyhow::Result<TcpListener> {
     TcpListener::bind(&addr).with_context(|| format!("cannot listen on {addr}"))
 }
 
-fn metrics(
-    registry: &prometheus::Registry,
-    namespace: &str,
-    endpoint: bool,
-) -> anyhow::Result<PrometheusMetrics> {
-    let mut builder = PrometheusMetricsBuilder::new(namespace)
+/// Request metrics of one server. None of them serves `/metrics` itself: the admin port's route does,
+/// behind its token (`servers::admin_api`).
+fn metrics(registry: &prometheus::Registry, namespace: &str) -> anyhow::Result<PrometheusMetrics> {
+    PrometheusMetricsBuilder::new(namespace)
         .registry(registry.clone())
-        .mask_unmatched_patterns("UNKNOWN");
-    if endpoint {
-        builder = builder.endpoint("/metrics");
-    }
-    builder
+        .mask_unmatched_patterns("UNKNOWN")
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build metrics: {e}"))
 }
@@ -129,9 +123,9 @@ impl Application {
 
         // One registry, one namespace per server; only the admin port exposes /metrics.
         let registry = prometheus::Registry::new();
-        let user_metrics = metrics(&registry, "mychat_user_api", false)?;
-        let admin_metrics = metrics(&registry, "mychat_admin_api", true)?;
-        let ws_metrics = metrics(&registry, "mychat_ws", false)?;
+        let user_metrics = metrics(&registry, "mychat_user_api")?;
+        let admin_metrics = metrics(&registry, "mychat_admin_api")?;
+        let ws_metrics = metrics(&registry, "mychat_ws")?;
 
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = if settings.server.workers == 0 {

@@ -59,6 +59,9 @@ pub struct ServerSettings {
     pub workers: usize,
     pub max_json_bytes: usize,
     pub cors_origins: Vec<String>,
+    /// Bearer token a scraper sends to read `/metrics` on the admin port; unset or empty: no `/metrics`.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
     pub static_dir_user: String,
     pub static_dir_admin: String,
     /// Proxies whose `X-Forwarded-For` is believed (see `http::ClientIp`). Empty: none.

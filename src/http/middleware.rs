@@ -80,9 +80,19 @@ pub async fn request_id_header(
 const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, PATCH, OPTIONS";
 const ALLOW_HEADERS: &str = "Content-Type, Content-Length, Accept-Encoding, X-CSRF-Token, Authorization, Accept, Origin, Cache-Control, X-Requested-With";
 
-/// The origins CORS allows, installed as app data. `["*"]` allows any origin.
+/// The origins CORS allows, installed as app data. `["*"]` allows any origin, without credentials.
 #[derive(Clone, Debug)]
 pub struct CorsOrigins(pub Vec<String>);
+
+/// What CORS grants a request's origin.
+#[derive(Debug, PartialEq, Eq)]
+struct CorsGrant {
+    /// The `Access-Control-Allow-Origin` value.
+    origin: String,
+    /// `Access-Control-Allow-Credentials: true`: only for an origin listed by name. Echoing any origin
+    /// with credentials would let every web site make credentialed calls.
+    credentials: bool,
+}
 
 /// CORS as the clients expect it: every `OPTIONS` answers 204 (also on unknown paths, before auth),
 /// and allowed origins get the CORS headers on every response.
@@ -93,32 +103,42 @@ pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let allowed_origin = req
+    let grant = req
         .app_data::<web::Data<CorsOrigins>>()
-        .and_then(|origins| allowed_origin(&origins.0, &req));
+        .and_then(|origins| {
+            let origin = req
+                .headers()
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok());
+            cors_grant(&origins.0, origin)
+        });
     if req.method() == Method::OPTIONS {
         let mut response = HttpResponse::NoContent();
-        if let Some(origin) = &allowed_origin {
+        if let Some(grant) = &grant {
             response
-                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str()))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, grant.origin.as_str()))
                 .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS))
                 .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS))
-                .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
                 .insert_header((header::VARY, "Origin"));
+            if grant.credentials {
+                response.insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"));
+            }
         }
         return Ok(req.into_response(response.finish()));
     }
     let mut res = next.call(req).await?.map_into_boxed_body();
-    if let Some(origin) = allowed_origin
-        && let Ok(value) = HeaderValue::from_str(&origin)
+    if let Some(grant) = grant
+        && let Ok(value) = HeaderValue::from_str(&grant.origin)
     {
         let headers = res.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        if grant.credentials {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("Content-Length, Content-Type, X-Request-Id"),
@@ -128,16 +148,48 @@ pub async fn cors(
     Ok(res)
 }
 
-/// The value for `Access-Control-Allow-Origin`, or `None` when the origin is not allowed.
-fn allowed_origin(origins: &[String], req: &ServiceRequest) -> Option<String> {
-    let request_origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    let any = origins.iter().any(|o| o == "*");
-    match request_origin {
-        Some(origin) if any || origins.iter().any(|o| o == origin) => Some(origin.to_owned()),
-        None if any => Some("*".to_owned()),
-        _ => None,
+/// The grant for `origin`, or `None` when it is not allowed. An origin listed by name gets itself back
+/// with credentials; `*` answers `*` without them (the clients send bearer tokens, not cookies).
+fn cors_grant(origins: &[String], origin: Option<&str>) -> Option<CorsGrant> {
+    if let Some(origin) = origin
+        && origins.iter().any(|o| o == origin)
+    {
+        return Some(CorsGrant {
+            origin: origin.to_owned(),
+            credentials: true,
+        });
+    }
+    origins.iter().any(|o| o == "*").then(|| CorsGrant {
+        origin: "*".to_owned(),
+        credentials: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(origin: &str, credentials: bool) -> Option<CorsGrant> {
+        Some(CorsGrant {
+            origin: origin.to_owned(),
+            credentials,
+        })
+    }
+
+    #[test]
+    fn a_wildcard_never_grants_credentials_and_a_listed_origin_does() {
+        let any = vec!["*".to_owned()];
+        assert_eq!(
+            cors_grant(&any, Some("https://evil.example")),
+            grant("*", false)
+        );
+        assert_eq!(cors_grant(&any, None), grant("*", false));
+        let listed = vec!["https://console.example".to_owned()];
+        assert_eq!(
+            cors_grant(&listed, Some("https://console.example")),
+            grant("https://console.example", true)
+        );
+        assert_eq!(cors_grant(&listed, Some("https://evil.example")), None);
+        assert_eq!(cors_grant(&listed, None), None);
     }
 }

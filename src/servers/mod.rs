@@ -35,9 +35,12 @@ pub fn app(
 > {
     let max_json_bytes = state.settings.server.max_json_bytes;
     let origins = CorsOrigins(state.settings.server.cors_origins.clone());
+    // The registry every server's metrics go to, for the admin port's `/metrics`.
+    let registry = web::Data::new(metrics.registry.clone());
     App::new()
         .app_data(state)
         .app_data(web::Data::new(origins))
+        .app_data(registry)
         .configure(|cfg| configure_extractors(cfg, max_json_bytes))
         .configure(routes)
         .default_service(web::to(unknown_route))

@@ -362,12 +362,14 @@ async fn only_a_super_admin_can_grant_or_touch_the_super_admin_role() {
     )
     .await
     .assert_status(403);
-    // Ordinary admins are within reach.
+    // Administrators whose roles grant no more than the caller holds are within reach.
+    app.admin_with_permissions("peer", "clerk", &["system:admin:list"])
+        .await;
     let plain = app
         .post(
             Api::Admin,
             "/api/admin2/administrators",
-            new_admin("plain", "admin"),
+            new_admin("plain", "clerk"),
             Some(&token),
         )
         .await;
@@ -457,4 +459,220 @@ async fn resetting_an_admin_password_revokes_their_tokens() {
     app.admin_login("resetme", "newpass123")
         .await
         .assert_status(200);
+}
+
+/// All seeded permission ids.
+async fn every_permission_id(app: &TestApp) -> Vec<i64> {
+    app.all_permissions()
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// A role (as the super admin) granting every permission under a code that is not `super_admin`.
+async fn almighty_role(app: &TestApp, root: &str) -> i64 {
+    let role = app
+        .post(
+            Api::Admin,
+            "/api/admin/roles",
+            json!({"name": "全能", "code": "almighty", "description": "", "sort": 1, "status": 1}),
+            Some(root),
+        )
+        .await;
+    role.assert_status(200);
+    let id = role.body["data"]["id"].as_i64().unwrap();
+    app.put(
+        Api::Admin,
+        &format!("/api/admin/roles/{id}/permissions"),
+        json!({ "permission_ids": every_permission_id(app).await }),
+        Some(root),
+    )
+    .await
+    .assert_status(200);
+    id
+}
+
+#[tokio::test]
+async fn creating_an_admin_assigns_only_roles_within_the_creators_permissions() {
+    let app = spawn_app().await;
+    let root = app.admin_token().await;
+    almighty_role(&app, &root).await;
+    let (_, _, token) = app
+        .admin_with_permissions("creator", "creator", &["system:admin:create"])
+        .await;
+    for role in ["almighty", "admin", "super_admin"] {
+        let reply = app
+            .post(
+                Api::Admin,
+                "/api/admin2/administrators",
+                new_admin(&format!("x{role}"), role),
+                Some(&token),
+            )
+            .await;
+        reply.assert_status(403);
+        assert_eq!(reply.code(), 403, "{role}");
+    }
+    // No role named: the default `admin` role grants more than the creator holds.
+    let mut body = new_admin("defaulted", "");
+    body.as_object_mut().unwrap().remove("role");
+    let reply = app
+        .post(Api::Admin, "/api/admin2/administrators", body, Some(&token))
+        .await;
+    reply.assert_status(403);
+    assert_eq!(reply.msg(), "不能操作权限超出自己的角色");
+    assert_eq!(app.admin_login("xalmighty", "secret123").await.status, 401);
+    // Nothing beyond the creator's own permission: allowed.
+    let reply = app
+        .post(
+            Api::Admin,
+            "/api/admin2/administrators",
+            new_admin("twin", "creator"),
+            Some(&token),
+        )
+        .await;
+    reply.assert_status(200);
+}
+
+#[tokio::test]
+async fn role_edit_alone_cannot_grant_a_role_permissions_the_editor_does_not_hold() {
+    let app = spawn_app().await;
+    let root = app.admin_token().await;
+    let (_, own_role, token) = app
+        .admin_with_permissions("editor", "editor", &["system:role:edit"])
+        .await;
+    let all = every_permission_id(&app).await;
+    for method in ["PUT", "POST"] {
+        let req = app.request(
+            method.parse().unwrap(),
+            Api::Admin,
+            &format!("/api/admin/roles/{own_role}/permissions"),
+            Some(&token),
+        );
+        let reply = app.send(req.json(&json!({ "permission_ids": all }))).await;
+        reply.assert_status(403);
+        assert_eq!(reply.msg(), "不能授予自己没有的权限", "{method}");
+    }
+    let perms = app
+        .get(Api::Admin, "/api/admin2/permissions", Some(&token))
+        .await;
+    assert_eq!(
+        perms.body["data"]["permissions"],
+        json!(["system:role:edit"])
+    );
+    // Another role granting more than the editor holds is out of reach, even to edit or re-enable it.
+    let almighty = almighty_role(&app, &root).await;
+    app.put(
+        Api::Admin,
+        &format!("/api/admin/roles/{almighty}/permissions"),
+        json!({ "permission_ids": [app.permission_id("system:role:edit").await] }),
+        Some(&token),
+    )
+    .await
+    .assert_status(403);
+    app.put(
+        Api::Admin,
+        &format!("/api/admin/roles/{almighty}"),
+        json!({"name": "全能", "code": "almighty", "description": "", "sort": 1, "status": 0}),
+        Some(&token),
+    )
+    .await
+    .assert_status(403);
+    // Within the editor's own permissions: allowed.
+    app.put(
+        Api::Admin,
+        &format!("/api/admin/roles/{own_role}/permissions"),
+        json!({ "permission_ids": [app.permission_id("system:role:edit").await] }),
+        Some(&token),
+    )
+    .await
+    .assert_status(200);
+}
+
+#[tokio::test]
+async fn reset_edit_and_disable_reach_only_admins_within_the_callers_permissions() {
+    let app = spawn_app().await;
+    let root = app.admin_token().await;
+    let (_, _, token) = app
+        .admin_with_permissions(
+            "helpdesk",
+            "helpdesk",
+            &[
+                "system:admin:reset",
+                "system:admin:edit",
+                "system:admin:delete",
+            ],
+        )
+        .await;
+    // `boss` holds the operator role, which grants far more than the help desk holds.
+    let (boss, _) = operator_with_token(&app, &root, "boss").await;
+    let reset = app
+        .post(
+            Api::Admin,
+            &format!("/api/admin2/administrators/{boss}/password"),
+            json!({"password": "hacked123"}),
+            Some(&token),
+        )
+        .await;
+    reset.assert_status(403);
+    assert_eq!(reset.msg(), "不能管理权限超出自己的管理员");
+    app.admin_login("boss", "secret123")
+        .await
+        .assert_status(200);
+    app.put(
+        Api::Admin,
+        &format!("/api/admin2/administrators/{boss}/status"),
+        json!({"status": 0}),
+        Some(&token),
+    )
+    .await
+    .assert_status(403);
+    app.put(
+        Api::Admin,
+        &format!("/api/admin2/administrators/{boss}"),
+        json!({"real_name": "改名"}),
+        Some(&token),
+    )
+    .await
+    .assert_status(403);
+    app.delete(
+        Api::Admin,
+        &format!("/api/admin2/administrators/{boss}"),
+        Some(&token),
+    )
+    .await
+    .assert_status(403);
+    app.admin_login("boss", "secret123")
+        .await
+        .assert_status(200);
+
+    // A peer whose role grants a subset of the help desk's permissions is within reach.
+    let (peer, _, _) = app
+        .admin_with_permissions("peer", "resetter", &["system:admin:reset"])
+        .await;
+    app.post(
+        Api::Admin,
+        &format!("/api/admin2/administrators/{peer}/password"),
+        json!({"password": "newpass123"}),
+        Some(&token),
+    )
+    .await
+    .assert_status(200);
+    // ...but cannot be given a role beyond the help desk's own.
+    app.put(
+        Api::Admin,
+        &format!("/api/admin2/administrators/{peer}"),
+        json!({"role": "admin"}),
+        Some(&token),
+    )
+    .await
+    .assert_status(403);
+    app.put(
+        Api::Admin,
+        &format!("/api/admin2/administrators/{peer}/status"),
+        json!({"status": 0}),
+        Some(&token),
+    )
+    .await
+    .assert_status(200);
 }

@@ -116,7 +116,7 @@ async fn the_console_sees_sessions_messages_and_statistics() {
         .get(Api::Admin, "/api/admin/session/stats", Some(&admin))
         .await;
     assert_eq!(live.body["data"]["active_sessions"], 1);
-    let ws_stats = app.get(Api::Ws, "/ws/stats", None).await;
+    let ws_stats = app.get(Api::Ws, "/ws/stats", Some(&admin)).await;
     assert_eq!(ws_stats.body["data"]["active_sessions"], 1);
 
     // Deleting an open session ends and bills it first; its billing stays.

@@ -517,6 +517,19 @@ impl TestApp {
             .id
     }
 
+    /// Every permission row, as `(id, code)`.
+    pub async fn all_permissions(&self) -> Vec<(i64, String)> {
+        use mychat::modules::rbac::entity::permission;
+        use sea_orm::EntityTrait;
+        permission::Entity::find()
+            .all(self.db())
+            .await
+            .expect("query")
+            .into_iter()
+            .map(|p| (p.id, p.code))
+            .collect()
+    }
+
     /// Creates role `role_code` granting exactly `codes` and an administrator holding it (through the
     /// API, as the super admin); returns `(admin id, role id, token)`.
     pub async fn admin_with_permissions(

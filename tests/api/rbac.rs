@@ -5,6 +5,7 @@ use mychat::modules::rbac::enforcer::RbacAdapter;
 use serde_json::json;
 
 use crate::helpers::{Api, spawn_app};
+use mychat::modules::rbac::guard::{Access, ROUTES};
 
 #[tokio::test]
 async fn a_role_with_only_user_list_can_list_users_and_is_refused_everywhere_else() {
@@ -34,7 +35,6 @@ async fn a_role_with_only_user_list_can_list_users_and_is_refused_everywhere_els
         ("GET", "/api/admin/lowcode/forms"),
         ("POST", "/api/admin/upload/image"),
         ("GET", "/admin/online/users/detailed"),
-        ("GET", "/api/admin/not-a-route"),
     ] {
         let req = app.request(method.parse().unwrap(), Api::Admin, path, Some(&token));
         let reply = app.send(req.json(&json!({}))).await;
@@ -793,4 +793,124 @@ async fn console_uploads_need_an_admin_and_accept_only_real_images() {
         )
         .await;
     missing.assert_status(400);
+}
+
+/// `pattern` with its parameters filled in, once for each literal segment with that segment's first
+/// character percent-encoded.
+fn encoded_paths(pattern: &str) -> Vec<String> {
+    let segments: Vec<&str> = pattern.split('/').collect();
+    let mut out = Vec::new();
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.is_empty() || seg.starts_with('{') {
+            continue;
+        }
+        let path: Vec<String> = segments
+            .iter()
+            .enumerate()
+            .map(|(j, s)| match (j == i, s.starts_with('{')) {
+                (_, true) => "1".to_owned(),
+                (true, false) => format!("%{:02X}{}", s.as_bytes()[0], &s[1..]),
+                (false, false) => (*s).to_owned(),
+            })
+            .collect();
+        out.push(path.join("/"));
+    }
+    out
+}
+
+/// For every route of the table, an administrator holding every permission except the route's own is
+/// refused, however the path is percent-encoded: the guard checks the route actix serves
+/// (`/api/admin/orders/%73tatistics` is the statistics route, not an order id).
+#[tokio::test]
+async fn every_route_checks_its_own_permission_even_with_a_percent_encoded_path() {
+    let app = spawn_app().await;
+    let root = app.admin_token().await;
+    let (_, role_id, token) = app.admin_with_permissions("prober", "prober", &[]).await;
+    let all = app.all_permissions().await;
+    let mut codes: Vec<&str> = ROUTES
+        .iter()
+        .filter_map(|(_, _, a)| match a {
+            Access::Code(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let mut checked = 0;
+    for code in codes {
+        let others: Vec<i64> = all
+            .iter()
+            .filter(|(_, c)| c != code)
+            .map(|(id, _)| *id)
+            .collect();
+        app.put(
+            Api::Admin,
+            &format!("/api/admin/roles/{role_id}/permissions"),
+            json!({ "permission_ids": others }),
+            Some(&root),
+        )
+        .await
+        .assert_status(200);
+        for (method, pattern, _) in ROUTES.iter().filter(|(_, _, a)| *a == Access::Code(code)) {
+            for path in encoded_paths(pattern) {
+                let req = app.request(method.parse().unwrap(), Api::Admin, &path, Some(&token));
+                let reply = app.send(req.json(&json!({}))).await;
+                assert_eq!(
+                    reply.status, 403,
+                    "{method} {path} without {code}: {reply:?}"
+                );
+                assert_eq!(reply.msg(), "没有权限", "{method} {path}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 300, "{checked} requests");
+    // The reported case, with the permission it used to pass on.
+    app.put(
+        Api::Admin,
+        &format!("/api/admin/roles/{role_id}/permissions"),
+        json!({ "permission_ids": [app.permission_id("business:order:list").await] }),
+        Some(&root),
+    )
+    .await
+    .assert_status(200);
+    app.get(Api::Admin, "/api/admin/orders/%73tatistics", Some(&token))
+        .await
+        .assert_status(403);
+    app.get(Api::Admin, "/api/admin/orders", Some(&token))
+        .await
+        .assert_status(200);
+}
+
+/// The contract: unknown routes answer the 404 envelope, with or without a token; a known path with a
+/// method it does not serve answers 405; a real route without a token is still 401.
+#[tokio::test]
+async fn unknown_admin_routes_are_404_and_wrong_methods_405_before_any_token_is_asked_for() {
+    let app = spawn_app().await;
+    let root = app.admin_token().await;
+    for token in [None, Some(root.as_str())] {
+        for path in ["/api/admin/not-a-route", "/nothing/here", "/api/admin2"] {
+            let reply = app.get(Api::Admin, path, token).await;
+            reply.assert_status(404);
+            assert_eq!(reply.code(), 404, "{path}");
+        }
+        for (method, path) in [
+            ("DELETE", "/api/admin2/login"),
+            ("GET", "/api/admin/login"),
+            ("PATCH", "/api/admin/users/1"),
+            ("POST", "/api/admin/orders/statistics"),
+            ("DELETE", "/health"),
+        ] {
+            let req = app.request(method.parse().unwrap(), Api::Admin, path, token);
+            let reply = app.send(req).await;
+            assert_eq!(reply.status, 405, "{method} {path}: {reply:?}");
+            assert_eq!(reply.code(), 405, "{method} {path}");
+        }
+    }
+    app.get(Api::Admin, "/api/admin/users", None)
+        .await
+        .assert_status(401);
+    app.get(Api::Admin, "/api/admin/%75sers", None)
+        .await
+        .assert_status(401);
 }

@@ -1,4 +1,5 @@
-//! The WebSocket endpoints on 8082: `/ws`, `/ws/chat/{sessionId}`, `/ws/counselor/{id}` and `/ws/stats`.
+//! The WebSocket endpoints on 8082: `/ws`, `/ws/chat/{sessionId}`, `/ws/counselor/{id}`, and `/ws/stats`
+//! (plain HTTP, for an administrator's token).
 //!
 //! The token comes in the query string; errors before the upgrade answer the original's `{"error": …}`
 //! bodies. Frames are `{type, session_id, data}`; `payload` is accepted for `data`, and on
@@ -163,8 +164,11 @@ async fn not_upgraded(
     }
 }
 
-/// Live totals of the active sessions, as the original's unauthenticated `/ws/stats`.
-async fn ws_stats(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+/// Live totals of the active sessions, for an administrator (the admin API's bearer token).
+async fn ws_stats(
+    state: web::Data<AppState>,
+    _admin: crate::modules::auth::CurrentAdmin,
+) -> Result<HttpResponse, AppError> {
     let stats = chat::active_session_totals(&state.db).await?;
     Ok(HttpResponse::Ok().json(json!({ "code": 200, "msg": "获取成功", "data": stats })))
 }

@@ -1,10 +1,14 @@
-//! The one route → permission table of the admin API, and the middleware that enforces it.
+//! The one route → access table of the admin API, and the middleware that enforces it.
 //!
 //! Every route inside the protected admin scope is listed here: either with the permission code it needs,
-//! or as one of the caller's own account routes (no permission). Anything not listed is refused (deny by
-//! default). Matching happens before routing, so paths are matched against the patterns here, with
-//! `{name}` standing for one path segment; the most literal pattern wins.
-
+//! or as one of the caller's own account routes (no permission); the public routes inside the admin
+//! namespaces are listed as public so a wrong method on them answers 405. A matched route that is not
+//! listed is refused (deny by default).
+//!
+//! The route is the one actix routes to: its resource map matched against the percent-decoded path
+//! actix routes on (never the raw path, where `%73tatistics` would look like an `{id}`). This happens
+//! before routing, ahead of authentication, so an unknown path answers 404 and a known path with another
+//! method 405 without a token.
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -20,21 +24,26 @@ pub const MSG_FORBIDDEN: &str = "没有权限";
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// Anyone: a public route (login), registered outside the protected scope.
+    Public,
     /// The caller's own account: any logged-in administrator.
     Own,
     /// A permission code.
     Code(&'static str),
 }
 
-use Access::{Code, Own};
+use Access::{Code, Own, Public};
 
 const GET: &str = "GET";
 const POST: &str = "POST";
 const PUT: &str = "PUT";
 const DELETE: &str = "DELETE";
 
-/// `(method, path pattern, access)`.
+/// `(method, resource pattern as registered, access)`.
 pub const ROUTES: &[(&str, &str, Access)] = &[
+    // Public routes inside the admin namespaces.
+    (POST, "/api/admin2/login", Public),
+    (POST, "/api/admin/login", Public),
     // The caller's own account.
     (GET, "/api/admin2/info", Own),
     (GET, "/api/admin/user/info", Own),
@@ -128,6 +137,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         "/api/admin/counselor/applications/{id}/review",
         Code("business:application:review"),
     ),
+    (
+        POST,
+        "/api/admin/counselor/applications/{id}/review",
+        Code("business:application:review"),
+    ),
     // Orders.
     (GET, "/api/admin/orders", Code("business:order:list")),
     (
@@ -135,7 +149,6 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         "/api/admin/orders/statistics",
         Code("business:order:statistics"),
     ),
-    (GET, "/api/admin/orders/{id}", Code("business:order:list")),
     (
         PUT,
         "/api/admin/orders/{id}/status",
@@ -406,49 +419,78 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     (POST, "/api/admin/upload", Code("system:upload")),
 ];
 
-/// The matched route: its access rule and the path parameters (e.g. the target id).
+/// The table entry actix routed a request to: its access rule, pattern and path parameters (the
+/// target ids the audit log records). Set by [`resolve_route`] in the request extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch {
-    pub access: Access,
-    pub pattern: &'static str,
+    /// `None` for a matched route the table does not list: refused.
+    pub access: Option<Access>,
+    pub pattern: String,
     pub params: Vec<String>,
 }
 
-fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
-    let mut pat = pattern.split('/');
-    let mut segs = path.split('/');
-    let mut params = Vec::new();
-    loop {
-        match (pat.next(), segs.next()) {
-            (None, None) => return Some(params),
-            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') => {
-                if s.is_empty() {
-                    return None;
-                }
-                params.push(s.to_owned());
+/// What the table says about a request, given the resource pattern actix matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// No route has this path.
+    NotFound,
+    /// The path is routed, but not for this method.
+    MethodNotAllowed,
+    /// The table's rule for the route.
+    Route(Access),
+    /// A route in the admin namespaces that the table does not list: refused.
+    Unlisted,
+}
+
+/// The rule for `method` on the matched resource `pattern` (`None`: no resource matched the path).
+///
+/// A pattern the table lists only with other methods is a wrong method; an unlisted pattern outside
+/// the admin namespaces is a public route (health, metrics, the counselor directory) reached with a
+/// method it does not serve, since with the right one it would have been routed before this scope.
+pub fn decide(method: &Method, pattern: Option<&str>) -> Decision {
+    let Some(pattern) = pattern else {
+        return Decision::NotFound;
+    };
+    let mut listed = false;
+    for (m, p, access) in ROUTES {
+        if same_route(p, pattern) {
+            if *m == method.as_str() {
+                return Decision::Route(*access);
             }
-            (Some(p), Some(s)) if p == s => {}
-            _ => return None,
+            listed = true;
         }
+    }
+    if listed || !in_admin_namespace(pattern) {
+        Decision::MethodNotAllowed
+    } else {
+        Decision::Unlisted
     }
 }
 
-/// The table entry for `method` + `path`; the one with the fewest parameters wins.
-pub fn lookup(method: &Method, path: &str) -> Option<RouteMatch> {
-    ROUTES
-        .iter()
-        .filter(|(m, _, _)| *m == method.as_str())
-        .filter_map(|(_, pattern, access)| {
-            match_pattern(pattern, path).map(|params| RouteMatch {
-                access: *access,
-                pattern,
-                params,
-            })
-        })
-        .min_by_key(|m| m.params.len())
+fn is_param(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
 }
 
-/// Every admin handler lives under one of these; an unlisted path inside them is refused (403).
+/// The same pattern up to the names of its parameters (`{id}` in the table, `{session_id}` registered).
+fn same_route(listed: &str, registered: &str) -> bool {
+    listed.split('/').count() == registered.split('/').count()
+        && listed
+            .split('/')
+            .zip(registered.split('/'))
+            .all(|(a, b)| a == b || (is_param(a) && is_param(b)))
+}
+
+/// `path`'s segments in the places of `pattern`'s `{name}` segments.
+fn path_params(pattern: &str, path: &str) -> Vec<String> {
+    pattern
+        .split('/')
+        .zip(path.split('/'))
+        .filter(|(p, _)| is_param(p))
+        .map(|(_, s)| s.to_owned())
+        .collect()
+}
+
+/// Every admin handler lives under one of these.
 fn in_admin_namespace(path: &str) -> bool {
     ["/api/admin/", "/api/admin2/", "/admin/"]
         .iter()
@@ -458,7 +500,41 @@ fn in_admin_namespace(path: &str) -> bool {
         || path == "/admin"
 }
 
-/// Middleware on the protected admin scope (inside `require_admin`): the route's permission or 403.
+/// The resource pattern actix routes `req` to, matched on the decoded path it routes on.
+fn matched_pattern(req: &ServiceRequest) -> Option<String> {
+    let path = req.match_info().as_str();
+    req.request().resource_map().match_pattern(path)
+}
+
+/// Outermost middleware of the protected admin scope: finds the route before authentication, answers
+/// 404 / 405 for paths and methods no handler serves, and leaves the [`RouteMatch`] for the audit log
+/// and [`require_permission`].
+pub async fn resolve_route(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let pattern = matched_pattern(&req);
+    let access = match decide(req.method(), pattern.as_deref()) {
+        Decision::NotFound => return Err(AppError::not_found("接口不存在").into()),
+        Decision::MethodNotAllowed => {
+            return Err(AppError::MethodNotAllowed("请求方法不允许".into()).into());
+        }
+        // A public route never reaches this scope with its own method: refuse rather than guess.
+        Decision::Route(Public) | Decision::Unlisted => None,
+        Decision::Route(access) => Some(access),
+    };
+    let pattern = pattern.unwrap_or_default();
+    let params = path_params(&pattern, req.match_info().as_str());
+    req.extensions_mut().insert(RouteMatch {
+        access,
+        pattern,
+        params,
+    });
+    next.call(req).await
+}
+
+/// Innermost middleware of the protected admin scope (inside `require_admin`): the route's permission
+/// or 403.
 pub async fn require_permission(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -468,22 +544,17 @@ pub async fn require_permission(
         .get::<CurrentAdmin>()
         .cloned()
         .ok_or_else(|| AppError::unauthorized("未提供认证token"))?;
-    let allowed = match lookup(req.method(), req.path()) {
-        Some(RouteMatch { access: Own, .. }) => true,
-        Some(RouteMatch {
-            access: Code(code), ..
-        }) => {
+    let access = req.extensions().get::<RouteMatch>().and_then(|m| m.access);
+    let allowed = match access {
+        Some(Own) => true,
+        Some(Code(code)) => {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| anyhow::anyhow!("AppState missing"))
                 .map_err(AppError::Internal)?;
             state.rbac.allows(admin.0.id, code).await?
         }
-        // Outside the admin namespaces no handler exists: answer the usual 404 here, without routing.
-        None if !in_admin_namespace(req.path()) => {
-            return Err(AppError::not_found("接口不存在").into());
-        }
-        None => false,
+        Some(Public) | None => false,
     };
     if !allowed {
         return Err(AppError::forbidden(MSG_FORBIDDEN).into());
@@ -493,31 +564,57 @@ pub async fn require_permission(
 
 #[cfg(test)]
 mod tests {
+    use actix_web::body::BoxBody;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    use actix_web::middleware::from_fn;
+    use actix_web::test as actix_test;
+    use actix_web::{App, HttpResponse};
+
     use super::*;
 
     #[test]
-    fn literal_segments_win_over_parameters() {
-        let m = lookup(&Method::GET, "/api/admin/orders/statistics").unwrap();
-        assert_eq!(m.access, Code("business:order:statistics"));
-        let m = lookup(&Method::GET, "/api/admin/orders/12").unwrap();
-        assert_eq!(m.access, Code("business:order:list"));
-        assert_eq!(m.params, vec!["12"]);
-        let m = lookup(&Method::GET, "/api/admin/permissions/tree").unwrap();
-        assert_eq!(m.access, Code("system:permission:list"));
+    fn the_pattern_and_method_decide() {
+        assert_eq!(
+            decide(&Method::GET, Some("/api/admin/orders/statistics")),
+            Decision::Route(Code("business:order:statistics"))
+        );
+        assert_eq!(
+            decide(&Method::GET, Some("/api/admin/users/{user_id}")),
+            Decision::Route(Code("system:user:list"))
+        );
+        assert_eq!(decide(&Method::GET, None), Decision::NotFound);
+        assert_eq!(
+            decide(&Method::PATCH, Some("/api/admin/users/{id}")),
+            Decision::MethodNotAllowed
+        );
+        assert_eq!(
+            decide(&Method::DELETE, Some("/api/admin2/login")),
+            Decision::MethodNotAllowed
+        );
+        assert_eq!(
+            decide(&Method::POST, Some("/health")),
+            Decision::MethodNotAllowed
+        );
+        // A route somebody registered without listing it is refused, not allowed.
+        assert_eq!(
+            decide(&Method::GET, Some("/api/admin/new/thing")),
+            Decision::Unlisted
+        );
     }
 
     #[test]
-    fn method_and_every_segment_must_match() {
-        assert!(lookup(&Method::PATCH, "/api/admin/users/1").is_none());
-        assert!(lookup(&Method::GET, "/api/admin/users/1/extra").is_none());
-        assert!(lookup(&Method::GET, "/api/admin/users/").is_none());
-        assert!(lookup(&Method::GET, "/api/admin/unknown").is_none());
+    fn params_come_from_the_pattern_positions() {
         assert_eq!(
-            lookup(&Method::DELETE, "/api/admin/lowcode/forms/3/data/9")
-                .unwrap()
-                .params,
+            path_params(
+                "/api/admin/lowcode/forms/{id}/data/{data_id}",
+                "/api/admin/lowcode/forms/3/data/9"
+            ),
             vec!["3", "9"]
         );
+        assert!(path_params("/api/admin/orders", "/api/admin/orders").is_empty());
+        assert!(same_route("/api/admin/x/{id}/y", "/api/admin/x/{x_id}/y"));
+        assert!(!same_route("/api/admin/x/{id}", "/api/admin/x/{id}/y"));
+        assert!(!same_route("/api/admin/x/statistics", "/api/admin/x/{id}"));
     }
 
     #[test]
@@ -530,22 +627,9 @@ mod tests {
     }
 
     #[test]
-    fn own_account_routes_need_no_permission() {
-        assert_eq!(
-            lookup(&Method::GET, "/api/admin2/info").unwrap().access,
-            Own
-        );
-        assert_eq!(
-            lookup(&Method::POST, "/api/admin2/password")
-                .unwrap()
-                .access,
-            Own
-        );
-    }
-
-    #[test]
-    fn every_code_in_the_table_is_seeded() {
+    fn every_code_in_the_table_is_seeded_and_every_route_is_in_a_namespace() {
         for (m, p, access) in ROUTES {
+            assert!(in_admin_namespace(p), "{m} {p}");
             if let Code(code) = access {
                 assert!(
                     crate::modules::rbac::seed::PERMISSIONS
@@ -565,5 +649,146 @@ mod tests {
                 "duplicate {m} {p}"
             );
         }
+    }
+
+    const PATTERN: HeaderName = HeaderName::from_static("x-test-pattern");
+    const GUARD: HeaderName = HeaderName::from_static("x-test-guard");
+    const NO_HANDLER: HeaderName = HeaderName::from_static("x-test-no-handler");
+
+    /// Records what the guard resolves before routing, and the pattern actix routed to after.
+    async fn probe(
+        req: ServiceRequest,
+        next: Next<BoxBody>,
+    ) -> Result<ServiceResponse<BoxBody>, Error> {
+        let guard = matched_pattern(&req).unwrap_or_default();
+        let mut res = next.call(req).await?;
+        let routed = if res.headers().contains_key(&NO_HANDLER) {
+            String::new()
+        } else {
+            res.request().match_pattern().unwrap_or_default()
+        };
+        for (name, value) in [(PATTERN, routed), (GUARD, guard)] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(name, v);
+            }
+        }
+        Ok(res)
+    }
+
+    /// `pattern` with every `{param}` filled in, and variants with one literal character of each
+    /// literal segment percent-encoded.
+    fn concrete_paths(pattern: &str) -> Vec<String> {
+        let segments: Vec<String> = pattern
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    "7".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect();
+        let mut out = vec![segments.join("/")];
+        for (i, seg) in segments.iter().enumerate() {
+            if pattern
+                .split('/')
+                .nth(i)
+                .is_some_and(|p| p.starts_with('{'))
+            {
+                continue;
+            }
+            if let Some(c) = seg.chars().next() {
+                let mut encoded = segments.clone();
+                encoded[i] = format!("%{:02X}{}", c as u32, &seg[c.len_utf8()..]);
+                out.push(encoded.join("/"));
+            }
+        }
+        out
+    }
+
+    /// The guard's view of a request is the route actix routes it to, for every entry of the table and
+    /// with any literal character percent-encoded; and every method actix serves on a listed pattern is
+    /// listed.
+    #[actix_web::test]
+    async fn the_guard_resolves_every_route_exactly_as_actix_routes_it() {
+        let app = actix_test::init_service(
+            App::new().service(
+                web::scope("")
+                    .wrap(from_fn(probe))
+                    .configure(crate::servers::admin_api::protected_routes)
+                    .default_service(web::to(|| async {
+                        HttpResponse::NotFound()
+                            .insert_header((NO_HANDLER, "1"))
+                            .finish()
+                    })),
+            ),
+        )
+        .await;
+        let mut problems = Vec::new();
+        for (method, pattern, access) in ROUTES {
+            if *access == Public {
+                continue;
+            }
+            for path in concrete_paths(pattern) {
+                let req = actix_test::TestRequest::default()
+                    .method(method.parse().unwrap())
+                    .uri(&path)
+                    .to_request();
+                let res = actix_test::call_service(&app, req).await;
+                let header = |n: &HeaderName| {
+                    res.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                if res.headers().contains_key(&NO_HANDLER) {
+                    problems.push(format!("{method} {path} has no handler"));
+                } else if !same_route(pattern, &header(&PATTERN))
+                    || header(&GUARD) != header(&PATTERN)
+                {
+                    problems.push(format!(
+                        "{method} {path}: actix routes it to {}, the guard to {}",
+                        header(&PATTERN),
+                        header(&GUARD)
+                    ));
+                }
+            }
+        }
+        // A method that a listed pattern is served with must be listed too.
+        for (_, pattern, access) in ROUTES {
+            if *access == Public {
+                continue;
+            }
+            let path = &concrete_paths(pattern)[0];
+            for method in [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::PATCH,
+            ] {
+                let req = actix_test::TestRequest::default()
+                    .method(method.clone())
+                    .uri(path)
+                    .to_request();
+                let res = actix_test::call_service(&app, req).await;
+                if res.headers().contains_key(&NO_HANDLER) {
+                    continue;
+                }
+                let routed = res
+                    .headers()
+                    .get(&PATTERN)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                if !matches!(decide(&method, Some(&routed)), Decision::Route(_)) {
+                    problems.push(format!(
+                        "{method} {path} is served by {routed} but not listed"
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

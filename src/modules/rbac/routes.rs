@@ -261,11 +261,15 @@ pub async fn create_role(
     responses((status = 200, description = "`data: Role`")))]
 pub async fn update_role(
     state: web::Data<AppState>,
+    caller: CurrentAdmin,
     id: web::Path<String>,
     ValidatedJson(body): ValidatedJson<RoleRequest>,
 ) -> ApiResult {
     let id = parse_id(&id, MSG_ROLE_NOT_FOUND)?;
-    ok("更新成功", service::update_role(&state, id, body).await?)
+    ok(
+        "更新成功",
+        service::update_role(&state, caller.0.id, id, body).await?,
+    )
 }
 
 #[utoipa::path(delete, path = "/api/admin/roles/{id}", tag = "admin-rbac", security(("bearer" = [])),
@@ -287,11 +291,12 @@ pub async fn role_permissions(state: web::Data<AppState>, id: web::Path<String>)
     responses((status = 200, description = "`{permission_ids}` replaces the set (POST is an alias)")))]
 pub async fn assign_permissions(
     state: web::Data<AppState>,
+    caller: CurrentAdmin,
     id: web::Path<String>,
     ValidatedJson(body): ValidatedJson<AssignPermissionsRequest>,
 ) -> ApiResult {
     let id = parse_id(&id, MSG_ROLE_NOT_FOUND)?;
-    service::assign_permissions(&state, id, body.permission_ids).await?;
+    service::assign_permissions(&state, caller.0.id, id, body.permission_ids).await?;
     ok_msg("分配成功")
 }
 

@@ -1,6 +1,11 @@
 //! Administrators and what their roles grant.
+//!
+//! No escalation: an administrator assigns only roles whose permissions they hold themselves, grants a
+//! role only permissions they hold, edits only roles within their permissions, and resets, edits,
+//! disables or deletes only administrators whose roles grant no more than they hold (never themselves);
+//! only a super admin touches the super-admin role or a super admin.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -384,10 +389,20 @@ pub async fn create_role(state: &AppState, req: RoleRequest) -> AppResult<RoleVi
     Ok(RoleView::new(&row, 0))
 }
 
-/// The seeded super-admin role keeps its code and stays enabled: the wildcard grant hangs on it.
-pub async fn update_role(state: &AppState, id: i64, req: RoleRequest) -> AppResult<RoleView> {
+/// The seeded super-admin role keeps its code and stays enabled: the wildcard grant hangs on it. Only an
+/// administrator holding every permission of the role may edit it (enabling it grants them).
+pub async fn update_role(
+    state: &AppState,
+    caller: i64,
+    id: i64,
+    req: RoleRequest,
+) -> AppResult<RoleView> {
     let db = &state.db;
     let current = get_role(db, id).await?;
+    held_permissions(db, caller).await?.ensure_covers(
+        &permissions_of_roles(db, std::slice::from_ref(&current)).await?,
+        MSG_ROLE_BEYOND,
+    )?;
     if current.code == SUPER_ADMIN_ROLE && (req.code != SUPER_ADMIN_ROLE || req.status != 1) {
         return Err(AppError::bad_request("超级管理员角色不能修改编码或禁用"));
     }
@@ -446,10 +461,16 @@ pub async fn role_permissions(
         .collect())
 }
 
-/// Replaces a role's permission set in one transaction; unknown ids are refused.
-pub async fn assign_permissions(state: &AppState, role_id: i64, ids: Vec<i64>) -> AppResult<()> {
+/// Replaces a role's permission set in one transaction; unknown ids are refused. The caller must hold
+/// every permission the role has and every one it is given.
+pub async fn assign_permissions(
+    state: &AppState,
+    caller: i64,
+    role_id: i64,
+    ids: Vec<i64>,
+) -> AppResult<()> {
     let db = &state.db;
-    get_role(db, role_id).await?;
+    let role = get_role(db, role_id).await?;
     let mut ids = ids;
     ids.sort_unstable();
     ids.dedup();
@@ -462,6 +483,15 @@ pub async fn assign_permissions(state: &AppState, role_id: i64, ids: Vec<i64>) -
             return Err(AppError::bad_request(MSG_PERMISSION_NOT_FOUND));
         }
     }
+    let held = held_permissions(db, caller).await?;
+    held.ensure_covers(
+        &permissions_of_roles(db, std::slice::from_ref(&role)).await?,
+        MSG_ROLE_BEYOND,
+    )?;
+    held.ensure_covers(
+        &Permissions::Some(ids.iter().copied().collect()),
+        MSG_GRANT_BEYOND,
+    )?;
     let txn = db.begin().await?;
     role_permission::Entity::delete_many()
         .filter(role_permission::Column::RoleId.eq(role_id))
@@ -988,6 +1018,97 @@ async fn ensure_may_touch(
     Ok(())
 }
 
+const MSG_ROLE_BEYOND: &str = "不能操作权限超出自己的角色";
+const MSG_GRANT_BEYOND: &str = "不能授予自己没有的权限";
+const MSG_ADMIN_BEYOND: &str = "不能管理权限超出自己的管理员";
+
+/// A set of permissions: every one (the super-admin role's wildcard), or these ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permissions {
+    All,
+    Some(HashSet<i64>),
+}
+
+impl Permissions {
+    /// The rule against escalation: an administrator grants, assigns or acts only within what they hold.
+    fn covers(&self, wanted: &Permissions) -> bool {
+        match (self, wanted) {
+            (Permissions::All, _) => true,
+            (Permissions::Some(_), Permissions::All) => false,
+            (Permissions::Some(held), Permissions::Some(wanted)) => wanted.is_subset(held),
+        }
+    }
+
+    fn ensure_covers(&self, wanted: &Permissions, msg: &str) -> AppResult<()> {
+        if self.covers(wanted) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(msg))
+        }
+    }
+}
+
+/// What an administrator holds now: every permission for a super admin, else the enabled permissions of
+/// their enabled roles.
+async fn held_permissions<C: ConnectionTrait>(db: &C, admin_id: i64) -> AppResult<Permissions> {
+    if is_super_admin(db, admin_id).await? {
+        return Ok(Permissions::All);
+    }
+    Ok(Permissions::Some(
+        granted_permissions(db, admin_id)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect(),
+    ))
+}
+
+/// What roles would grant: every link, whatever the role's or permission's status, since either can be
+/// enabled later; the super-admin role grants everything.
+async fn permissions_of_roles<C: ConnectionTrait>(
+    db: &C,
+    roles: &[role::Model],
+) -> AppResult<Permissions> {
+    if roles.iter().any(|r| r.code == SUPER_ADMIN_ROLE) {
+        return Ok(Permissions::All);
+    }
+    if roles.is_empty() {
+        return Ok(Permissions::Some(HashSet::new()));
+    }
+    Ok(Permissions::Some(
+        role_permission::Entity::find()
+            .select_only()
+            .column(role_permission::Column::PermissionId)
+            .filter(role_permission::Column::RoleId.is_in(roles.iter().map(|r| r.id)))
+            .into_tuple::<i64>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect(),
+    ))
+}
+
+/// What administrator `admin_id`'s roles (enabled or not) would grant.
+async fn permissions_of_admin<C: ConnectionTrait>(db: &C, admin_id: i64) -> AppResult<Permissions> {
+    let roles = role::Entity::find()
+        .join(JoinType::InnerJoin, join_admin_roles_of_role())
+        .filter(admin_role::Column::AdminId.eq(admin_id))
+        .all(db)
+        .await?;
+    permissions_of_roles(db, &roles).await
+}
+
+/// Refuses acting on administrator `target` unless the caller holds everything the target's roles grant.
+async fn ensure_target_within(
+    db: &DatabaseConnection,
+    caller: i64,
+    target: i64,
+) -> AppResult<Permissions> {
+    let held = held_permissions(db, caller).await?;
+    held.ensure_covers(&permissions_of_admin(db, target).await?, MSG_ADMIN_BEYOND)?;
+    Ok(held)
+}
+
 async fn ensure_admin_unique<C: ConnectionTrait>(
     db: &C,
     username: Option<&str>,
@@ -1068,6 +1189,9 @@ pub async fn create_admin(state: &AppState, caller: i64, new: NewAdmin) -> AppRe
             .unwrap_or_default(),
     };
     ensure_may_touch(db, caller, roles.iter().any(|r| r.code == SUPER_ADMIN_ROLE)).await?;
+    held_permissions(db, caller)
+        .await?
+        .ensure_covers(&permissions_of_roles(db, &roles).await?, MSG_ROLE_BEYOND)?;
     let now = Utc::now();
     let txn = db.begin().await?;
     let admin = administrator::ActiveModel {
@@ -1123,6 +1247,10 @@ pub async fn update_admin(
         .map(|r| r.iter().any(|r| r.code == SUPER_ADMIN_ROLE))
         .unwrap_or(was_super);
     ensure_may_touch(db, caller, was_super || becomes_super).await?;
+    let held = ensure_target_within(db, caller, id).await?;
+    if let Some(roles) = &roles {
+        held.ensure_covers(&permissions_of_roles(db, roles).await?, MSG_ROLE_BEYOND)?;
+    }
     let disabling = change.status == Some(0) && current.status == 1;
     if was_super
         && current.status == 1
@@ -1185,6 +1313,7 @@ pub async fn set_admin_status(
     let current = get_admin(db, id).await?;
     let is_super = is_super_admin(db, id).await?;
     ensure_may_touch(db, caller, is_super).await?;
+    ensure_target_within(db, caller, id).await?;
     if status == 0
         && is_super
         && current.status == 1
@@ -1215,6 +1344,7 @@ pub async fn delete_admin(state: &AppState, caller: i64, id: i64) -> AppResult<(
     let current = get_admin(db, id).await?;
     let is_super = is_super_admin(db, id).await?;
     ensure_may_touch(db, caller, is_super).await?;
+    ensure_target_within(db, caller, id).await?;
     if is_super && current.status == 1 && other_enabled_super_admins(db, id).await? == 0 {
         return Err(AppError::bad_request(MSG_LAST_SUPER_ADMIN));
     }
@@ -1241,6 +1371,7 @@ pub async fn reset_admin_password(
     let db = &state.db;
     get_admin(db, id).await?;
     ensure_may_touch(db, caller, is_super_admin(db, id).await?).await?;
+    ensure_target_within(db, caller, id).await?;
     let hash = state.passwords.hash(password).await?;
     set_admin_password(db, &state.bus, id, hash).await
 }

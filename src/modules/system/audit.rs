@@ -13,7 +13,7 @@ use super::service::{AuditEntry, record_audit};
 use crate::error::AppError;
 use crate::http::ClientIp;
 use crate::modules::auth::CurrentAdmin;
-use crate::modules::rbac::guard::{Access, lookup};
+use crate::modules::rbac::guard::{Access, RouteMatch};
 use crate::state::AppState;
 
 const MASK: &str = "***";
@@ -108,12 +108,13 @@ pub async fn record_mutations(
         data
     };
     let path = req.path().to_owned();
-    let route = lookup(&method, &path);
+    let route = req.extensions().get::<RouteMatch>().cloned();
     let (action, target) = match &route {
         Some(m) => (
             match m.access {
-                Access::Code(code) => code.to_owned(),
-                Access::Own => "account".to_owned(),
+                Some(Access::Code(code)) => code.to_owned(),
+                Some(Access::Own) => "account".to_owned(),
+                Some(Access::Public) | None => "unknown".to_owned(),
             },
             m.params.join(","),
         ),
