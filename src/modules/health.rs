@@ -1,7 +1,11 @@
-//! `GET /health` on every port: the database, Redis and the outbox backlog.
+//! `GET /health` on every port: the database, Redis and the supervised background tasks.
+
+use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+
+use crate::supervisor::TaskStatus;
 
 use crate::state::AppState;
 
@@ -14,6 +18,8 @@ struct Health {
     /// `connected`, `disconnected` or `not_configured` (in-memory stand-ins).
     redis: &'static str,
     version: &'static str,
+    /// Every background task (listeners, outbox, watchdogs) by name; one that is down says why.
+    tasks: BTreeMap<String, TaskStatus>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -25,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let database_up = crate::db::ping(&state.db).await;
     let redis = state.infra.redis_healthy().await;
-    let healthy = database_up && redis != Some(false);
+    let tasks = state.tasks.statuses();
+    let healthy = database_up && redis != Some(false) && tasks.values().all(|t| t.up);
     let body = Health {
         status: if healthy { "ok" } else { "degraded" },
         database: if database_up {
@@ -39,6 +46,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             Some(false) => "disconnected",
         },
         version: env!("CARGO_PKG_VERSION"),
+        tasks,
     };
     if healthy {
         HttpResponse::Ok().json(body)

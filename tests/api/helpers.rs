@@ -60,7 +60,8 @@ pub enum Api {
     Ws,
 }
 
-async fn fresh_database_url(base: &str) -> String {
+/// A new empty database on the server of `base`, and its URL.
+pub async fn fresh_database_url(base: &str) -> String {
     let name = format!("mychat_t_{}", uuid::Uuid::new_v4().simple());
     let server = Database::connect(base)
         .await
