@@ -192,7 +192,8 @@ async fn cluster(extra: &[(&str, Value)]) -> Option<Cluster> {
             "auth.admin_jwt_secret",
             json!("fault-admin-secret-0123456789abcdef"),
         ),
-        ("database.acquire_timeout_ms", json!(1000)),
+        // The short wait that makes an outage a quick 503 (the default, but the shared helpers raise it).
+        ("database.acquire_timeout_ms", json!(3000)),
         // The outage loops log in often; the limits themselves are tested elsewhere.
         ("auth.login_rate_per_ip_per_minute", json!(10_000)),
         ("auth.login_rate_per_account_per_minute", json!(10_000)),
@@ -237,11 +238,7 @@ where
     }
 }
 
-async fn connect_to(app: &TestApp, path: &str, token: &str) -> Ws {
-    connect(app, path, token).await
-}
-
-/// Sends a chat message and returns its content.
+/// Sends a chat message.
 async fn say(ws: &mut Ws, text: &str) {
     send(ws, json!({"type": "message", "data": {"content": text}})).await;
 }
@@ -259,6 +256,20 @@ async fn receives(ws: &mut Ws, text: &str, secs: u64) -> Value {
     }
 }
 
+/// Whether the socket closes (a close frame, or the connection ends) within `secs`.
+async fn closes(ws: &mut Ws, secs: u64) -> bool {
+    tokio::time::timeout(Duration::from_secs(secs), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
 async fn billed_sessions(app: &TestApp) -> u64 {
     app.event_count("session_billed").await
 }
@@ -274,9 +285,9 @@ async fn redis_killed_and_restarted_mid_chat_delivery_resumes_and_revocations_ho
     let session_id = start_session(&a, b.order_id, &b.buyer_token).await;
     let path = format!("/ws/chat/{session_id}");
     // The user on instance A, the counselor on instance B.
-    let mut user = connect_to(&a, &path, &b.buyer_token).await;
+    let mut user = connect(&a, &path, &b.buyer_token).await;
     next_of(&mut user, "join_success", 5).await;
-    let mut counselor = connect_to(&b_app, &path, &b.counselor_token).await;
+    let mut counselor = connect(&b_app, &path, &b.counselor_token).await;
     next_of(&mut counselor, "join_success", 5).await;
     say(&mut user, "before").await;
     receives(&mut counselor, "before", 5).await;
@@ -286,7 +297,7 @@ async fn redis_killed_and_restarted_mid_chat_delivery_resumes_and_revocations_ho
         .await
         .assert_status(200);
     let (kicked_id, kicked) = a.user_with_token("kicked").await;
-    let mut kicked_ws = connect_to(&b_app, "/ws", &kicked).await;
+    let mut kicked_ws = connect(&b_app, "/ws", &kicked).await;
     send(&mut kicked_ws, json!({"type": "ping"})).await;
     next_of(&mut kicked_ws, "pong", 5).await;
     let admin2 = a.admin_token().await;
@@ -363,7 +374,7 @@ async fn redis_down_for_ten_seconds_rest_and_logins_keep_working() {
     };
     let app = cluster.instance().await;
     let (_, token) = app.user_with_token("steady").await;
-    let mut ws = connect_to(&app, "/ws", &token).await;
+    let mut ws = connect(&app, "/ws", &token).await;
     send(&mut ws, json!({"type": "ping"})).await;
     next_of(&mut ws, "pong", 5).await;
 
@@ -536,16 +547,10 @@ async fn an_instance_crashing_mid_session_is_billed_once_by_the_other_and_its_pr
     let crashed = Instant::now();
 
     // The crashed instance's sockets are gone, and so is its presence within 15 s.
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match user.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the crashed instance's socket is gone");
+    assert!(
+        closes(&mut user, 5).await,
+        "the crashed instance's socket is gone"
+    );
     let cleared = poll(Duration::from_secs(15), || async {
         survivor
             .get(Api::Admin, "/api/admin/online/users", Some(&admin))
@@ -583,7 +588,7 @@ async fn a_graceful_stop_with_open_sockets_closes_them_drains_the_outbox_and_cle
     let leaving = cluster.instance().await;
     let staying = cluster.instance().await;
     let (_, token) = leaving.user_with_token("leaver").await;
-    let mut ws = connect_to(&leaving, "/ws", &token).await;
+    let mut ws = connect(&leaving, "/ws", &token).await;
     send(&mut ws, json!({"type": "ping"})).await;
     next_of(&mut ws, "pong", 5).await;
     let admin = staying.admin_token().await;
@@ -601,17 +606,7 @@ async fn a_graceful_stop_with_open_sockets_closes_them_drains_the_outbox_and_cle
     let stopped = tokio::time::timeout(Duration::from_secs(5), running.stop()).await;
     assert!(stopped.is_ok(), "stopped within 5 s");
     assert!(stopping.elapsed() < Duration::from_secs(5));
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                None | Some(Err(_)) => return None,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the socket was closed");
+    assert!(closes(&mut ws, 5).await, "the socket was closed");
     // Nothing left in the outbox: every event was delivered before the exit.
     assert_eq!(state.bus.pending_count().await.unwrap(), 0);
     // Its presence went with it, without waiting for expiry.
