@@ -289,6 +289,7 @@ async fn redis_killed_and_restarted_mid_chat_delivery_resumes_and_revocations_ho
     next_of(&mut user, "join_success", 5).await;
     let mut counselor = connect(&b_app, &path, &b.counselor_token).await;
     next_of(&mut counselor, "join_success", 5).await;
+    next_of(&mut user, "session_start", 5).await;
     say(&mut user, "before").await;
     receives(&mut counselor, "before", 5).await;
     // A revoked admin token, and a kicked user's token.
