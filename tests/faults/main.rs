@@ -416,6 +416,10 @@ async fn redis_down_for_ten_seconds_rest_and_logins_keep_working() {
     app.get(Api::Admin, "/api/admin2/info", Some(&revoked))
         .await
         .assert_status(401);
+    // New sockets are admitted too (the token check needs no Redis).
+    let mut late = connect(&app, "/ws", &token).await;
+    send(&mut late, json!({"type": "ping"})).await;
+    next_of(&mut late, "pong", 5).await;
     let health = app.get(Api::User, "/health", None).await;
     assert_eq!(health.body["tasks"]["redis"]["up"], false);
     assert!(health.body["tasks"]["redis"]["reason"].is_string());
