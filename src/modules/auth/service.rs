@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::extract::{MSG_DISABLED, Principal};
-use crate::bus::Realm;
+use crate::bus::{DomainEvent, Realm};
 use crate::error::{AppError, AppResult};
 use crate::modules::rbac::service as admins;
 use crate::modules::users::entity::Model as User;
@@ -117,10 +117,18 @@ pub async fn refresh_user_token(state: &AppState, token: &str) -> AppResult<Stri
     Ok(new_token)
 }
 
-/// Remembers a token id as revoked until it would expire, on every instance and across restarts.
+/// Remembers a token id as revoked until it would expire, on every instance and across restarts, and
+/// announces it (`TokenRevoked`: sockets opened with the token close).
 pub async fn revoke(state: &AppState, principal: &Principal) -> AppResult<()> {
     let ttl = Duration::from_secs(principal.remaining_secs);
     state.infra.revocation.revoke(&principal.jti, ttl).await?;
+    state
+        .bus
+        .publish(DomainEvent::TokenRevoked {
+            account_id: principal.id,
+            jti: principal.jti.clone(),
+        })
+        .await?;
     Ok(())
 }
 
