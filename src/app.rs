@@ -1,5 +1,5 @@
 //! Builds the application state, binds the three listeners (port 0 picks a free one), runs the servers and
-//! background jobs, and stops everything gracefully.
+//! the supervised background tasks (see [`crate::supervisor`]), and stops everything gracefully.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -50,10 +50,14 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         .with_context(|| format!("cannot create {}", uploads.display()))?;
     let db = crate::db::connect(&settings).await?;
     crate::db::migrate(&db).await?;
-    let infra = match settings.redis_url() {
+    let mut infra = match settings.redis_url() {
         Some(url) => Infra::redis(connect_redis(url, &settings.redis.key_prefix).await?),
         None => Infra::in_memory(),
     };
+    infra.revocation = auth::revocation::DurableRevocation::new(db.clone(), infra.revocation);
+    auth::revocation::rebuild(&db, infra.revocation.as_ref())
+        .await
+        .context("loading token revocations failed")?;
     let secrets = auth::secrets::load_or_generate(&settings)?;
     let tokens = TokenService::new(
         &secrets.user,
@@ -76,6 +80,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         passwords,
         realtime,
         rbac: rbac::enforcer::RbacEnforcer::new(db.clone()),
+        tasks: crate::supervisor::Supervisor::new()?,
         counselor_pages: Default::default(),
     };
     rbac::seed::seed(&state.db, &state.settings, &state.passwords)
@@ -86,9 +91,6 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         .context("seeding system configs failed")?;
     rbac::register_subscribers(&state);
     system::register_subscribers(&state);
-    if state.infra.redis.is_none() {
-        auth::service::restore_revocations(&state).await?;
-    }
     crate::modules::counselors::register_subscribers(&state);
     crate::modules::notifications::register_subscribers(&state);
     crate::modules::chat::register_subscribers(&state);
@@ -126,6 +128,7 @@ impl Application {
         let user_metrics = metrics(&registry, "mychat_user_api")?;
         let admin_metrics = metrics(&registry, "mychat_admin_api")?;
         let ws_metrics = metrics(&registry, "mychat_ws")?;
+        state.tasks.register_metrics(&registry)?;
 
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = if settings.server.workers == 0 {
@@ -187,37 +190,61 @@ impl Application {
         self.ws_port
     }
 
-    /// Starts the servers and background jobs and returns at once.
+    /// Starts the servers and the supervised background tasks and returns at once.
     pub fn start(self) -> RunningApp {
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let bus = self.state.bus.clone();
-        let mut background = vec![tokio::spawn(
-            bus.clone().run_dispatcher(shutdown_rx.clone()),
-        )];
-        let listener_rx = shutdown_rx.clone();
-        background.push(tokio::spawn(async move {
-            if let Err(e) = bus.run_broadcast_listener(listener_rx).await {
-                tracing::error!(error.cause_chain = ?e, "event broadcast listener stopped");
-            }
-        }));
-        let hub = self.state.realtime.clone();
-        let hub_rx = shutdown_rx.clone();
-        background.push(tokio::spawn(async move {
-            if let Err(e) = hub.run_listener(hub_rx).await {
-                tracing::error!(error.cause_chain = ?e, "websocket delivery listener stopped");
-            }
-        }));
-        background.push(tokio::spawn(session_watchdog(
-            self.state.clone(),
-            shutdown_rx.clone(),
-        )));
-        background.push(tokio::spawn(housekeeping(
-            self.state.clone(),
-            shutdown_rx.clone(),
-        )));
-        background.push(tokio::spawn(
-            crate::modules::orders::service::run_auto_cancel(self.state.clone(), shutdown_rx),
-        ));
+        let state = self.state.clone();
+        let tasks = state.tasks.clone();
+        let bus = state.bus.clone();
+        let hub = state.realtime.clone();
+        let mut background = vec![
+            tasks.spawn("outbox", shutdown_rx.clone(), {
+                let bus = bus.clone();
+                move |task, rx| bus.clone().run_dispatcher(task, rx)
+            }),
+            tasks.spawn("event_listener", shutdown_rx.clone(), move |task, rx| {
+                bus.clone().run_broadcast_listener(task, rx)
+            }),
+            tasks.spawn("ws_listener", shutdown_rx.clone(), {
+                let hub = hub.clone();
+                move |task, rx| hub.clone().run_listener(task, rx)
+            }),
+            tasks.spawn("presence", shutdown_rx.clone(), move |task, rx| {
+                hub.clone().run_presence(task, rx)
+            }),
+            tasks.every(
+                "session_watchdog",
+                Duration::from_secs(state.settings.chat.watchdog_interval_secs.max(1)),
+                shutdown_rx.clone(),
+                state.clone(),
+                |state| async move {
+                    Ok(u64::from(
+                        crate::modules::chat::service::watchdog_pass(&state).await?,
+                    ))
+                },
+            ),
+            tasks.every(
+                "revocation_purge",
+                Duration::from_secs(3600),
+                shutdown_rx.clone(),
+                state.clone(),
+                |state| async move { auth::revocation::purge_expired(&state.db).await },
+            ),
+            tasks.every(
+                "order_auto_cancel",
+                Duration::from_secs(60),
+                shutdown_rx.clone(),
+                state.clone(),
+                |state| async move {
+                    Ok(crate::modules::orders::service::cancel_expired_orders(&state).await?)
+                },
+            ),
+        ];
+        if state.infra.redis.is_some() {
+            background.push(tasks.spawn("redis", shutdown_rx, move |task, rx| {
+                redis_watch(state.clone(), task, rx)
+            }));
+        }
         let handles = self.servers.iter().map(Server::handle).collect();
         let server_tasks = self.servers.into_iter().map(tokio::spawn).collect();
         RunningApp {
@@ -262,6 +289,8 @@ impl Application {
 impl RunningApp {
     /// Stops the three servers (finishing in-flight requests), then drains the event bus.
     pub async fn stop(self) {
+        // Presence entries are this instance's: gone with it, not left to expire.
+        self.state.realtime.forget_presence().await;
         // WebSocket connections would hold a graceful stop open: send them a close frame first.
         self.state.realtime.close_all("server shutting down");
         for handle in &self.handles {
@@ -273,6 +302,19 @@ impl RunningApp {
         let _ = self.shutdown.send(true);
         for task in self.background {
             let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+}
+
+impl RunningApp {
+    /// Stops as a crash would: servers and their connections dropped at once, background tasks aborted,
+    /// nothing drained, presence left to expire. For fault-injection tests.
+    pub async fn abort(self) {
+        for task in &self.background {
+            task.abort();
+        }
+        for handle in &self.handles {
+            handle.stop(false).await;
         }
     }
 }
@@ -299,36 +341,36 @@ async fn wait_for_signal() {
     }
 }
 
-/// Ends sessions whose booked time is used up or that went idle, and sends the five-minute warnings.
-/// Several instances may run it: every step is a conditional update.
-async fn session_watchdog(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {
-    let every = Duration::from_secs(state.settings.chat.watchdog_interval_secs.max(1));
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tick.tick() => {
-                match crate::modules::chat::service::watchdog_pass(&state).await {
-                    Ok(n) if n > 0 => tracing::info!(ended = n, "session watchdog ended sessions"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error.cause_chain = ?e, "session watchdog pass failed"),
-                }
-            }
-        }
-    }
-}
+/// How often the Redis watch checks Redis.
+const REDIS_PING_EVERY: Duration = Duration::from_secs(1);
 
-/// Periodic clean-up that needs no coordination between instances.
-async fn housekeeping(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+/// Watches Redis: the supervised `redis` task, down while Redis does not answer. Each (re)start, i.e.
+/// after every reconnection, rebuilds what Redis may have lost: the revocation list from the database and
+/// this instance's presence entries.
+async fn redis_watch(
+    state: web::Data<AppState>,
+    task: crate::supervisor::Task,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let Some(redis) = state.infra.redis.clone() else {
+        return Ok(());
+    };
+    redis.ping().await.context("Redis does not answer")?;
+    if task.up() || !redis.revocations_loaded().await? {
+        let loaded = auth::revocation::rebuild(&state.db, state.infra.revocation.as_ref()).await?;
+        state.realtime.reassert_presence().await?;
+        tracing::info!(
+            revocations = loaded,
+            "Redis is back: revocations and presence restored"
+        );
+    }
+    let mut tick = tokio::time::interval(REDIS_PING_EVERY);
     loop {
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => return Ok(()),
             _ = tick.tick() => {
-                match auth::service::purge_expired_revocations(&state.db).await {
-                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired token revocations purged"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error.cause_chain = ?e, "revocation purge failed"),
+                if !redis.revocations_loaded().await.context("Redis does not answer")? {
+                    anyhow::bail!("Redis lost its data (restarted empty?)");
                 }
             }
         }

@@ -5,13 +5,15 @@
 //! the same row twice: a batch is claimed with a conditional update (and `FOR UPDATE SKIP LOCKED` where
 //! the database has it). Events that every instance must see (cache invalidation, WebSocket fan-out) are
 //! also relayed over pub/sub (Redis when configured) to the subscribers with [`Scope::EveryInstance`].
+//! The dispatcher and the relay's listener are supervised (see [`crate::supervisor`]); while the listener
+//! is down, the instance that delivers a row hands it to its own [`Scope::EveryInstance`] subscribers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use futures_util::StreamExt;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::infra::PubSub;
+use crate::supervisor::{self, Task};
 
 /// Which token realm an account belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,6 +274,8 @@ pub struct EventBus {
     pubsub: Arc<dyn PubSub>,
     subscribers: RwLock<Vec<Arc<dyn Subscriber>>>,
     wake: Notify,
+    /// Whether the relay's listener is subscribed.
+    listening: AtomicBool,
 }
 
 impl EventBus {
@@ -280,6 +285,7 @@ impl EventBus {
             pubsub,
             subscribers: RwLock::new(Vec::new()),
             wake: Notify::new(),
+            listening: AtomicBool::new(false),
         })
     }
 
@@ -330,13 +336,21 @@ impl EventBus {
             .unwrap_or_default()
     }
 
-    /// Delivers outbox rows until `shutdown` fires; then drains what is left.
-    pub async fn run_dispatcher(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Delivers outbox rows until `shutdown` fires; then drains what is left. The supervised `outbox`
+    /// task: a failing batch marks it down until one succeeds.
+    pub async fn run_dispatcher(
+        self: Arc<Self>,
+        task: Task,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         loop {
             let delivered = match self.dispatch_batch().await {
-                Ok(n) => n,
+                Ok(n) => {
+                    task.up();
+                    n
+                }
                 Err(e) => {
-                    tracing::warn!(error.cause_chain = ?e, "outbox dispatch failed");
+                    task.failing(&e);
                     0
                 }
             };
@@ -352,6 +366,7 @@ impl EventBus {
             }
         }
         self.drain().await;
+        Ok(())
     }
 
     /// Delivers every pending row now. Used at shutdown and by tests.
@@ -474,32 +489,44 @@ impl EventBus {
             .filter(C::Id.eq(row.id))
             .exec(&self.db)
             .await?;
-        if let Err(e) = self.pubsub.publish(BROADCAST_CHANNEL, &row.payload).await {
-            tracing::warn!(error.cause_chain = ?e, "event broadcast failed");
+        let published = self.pubsub.publish(BROADCAST_CHANNEL, &row.payload).await;
+        if let Err(e) = &published {
+            tracing::debug!(error.cause_chain = ?e, "event broadcast failed; handling it on this instance");
+        }
+        if published.is_err() || !self.listening.load(Ordering::Acquire) {
+            self.handle_everywhere(&event).await;
         }
         Ok(())
     }
 
-    /// Listens for relayed events and hands them to this instance's [`Scope::EveryInstance`] subscribers.
-    pub async fn run_broadcast_listener(
-        self: Arc<Self>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
-        let mut stream = self.pubsub.subscribe(BROADCAST_CHANNEL).await?;
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return Ok(()),
-                next = stream.next() => {
-                    let Some(payload) = next else { return Ok(()) };
-                    let Ok(event) = serde_json::from_str::<DomainEvent>(&payload) else { continue };
-                    for subscriber in self.subscribers_in(Scope::EveryInstance) {
-                        if let Err(e) = subscriber.handle(&event).await {
-                            tracing::warn!(subscriber = subscriber.name(), error.cause_chain = ?e, "broadcast subscriber failed");
-                        }
-                    }
-                }
+    /// Hands `event` to this instance's [`Scope::EveryInstance`] subscribers.
+    async fn handle_everywhere(&self, event: &DomainEvent) {
+        for subscriber in self.subscribers_in(Scope::EveryInstance) {
+            if let Err(e) = subscriber.handle(event).await {
+                tracing::warn!(subscriber = subscriber.name(), error.cause_chain = ?e, "broadcast subscriber failed");
             }
         }
+    }
+
+    /// Listens for relayed events and hands them to this instance's [`Scope::EveryInstance`] subscribers:
+    /// the supervised `event_listener` task. An error when the subscription is lost.
+    pub async fn run_broadcast_listener(
+        self: Arc<Self>,
+        task: Task,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let subscription = self.pubsub.subscribe(BROADCAST_CHANNEL).await?;
+        self.listening.store(true, Ordering::Release);
+        task.up();
+        let bus = &self;
+        let outcome = supervisor::listen(subscription, &mut shutdown, |payload| async move {
+            if let Ok(event) = serde_json::from_str::<DomainEvent>(&payload) {
+                bus.handle_everywhere(&event).await;
+            }
+        })
+        .await;
+        self.listening.store(false, Ordering::Release);
+        outcome
     }
 
     /// Rows not yet delivered (for health and tests).

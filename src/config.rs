@@ -107,7 +107,8 @@ impl TrustedProxies {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
-    pub acquire_timeout_secs: u64,
+    /// How long a request waits for a pooled connection of a database server before it answers 503.
+    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,6 +14,9 @@ use sea_orm::{
 
 use crate::config::Settings;
 
+/// SQLite's one connection is busy, never down: waiting for it is contention, so the wait is long.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url();
     let is_sqlite = url.starts_with("sqlite:");
@@ -29,10 +32,13 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
         }
     }
     let mut options = ConnectOptions::new(url.clone());
-    let max_connections = if is_sqlite {
-        1
+    let (max_connections, acquire_timeout) = if is_sqlite {
+        (1, SQLITE_ACQUIRE_TIMEOUT)
     } else {
-        settings.database.max_connections
+        (
+            settings.database.max_connections,
+            Duration::from_millis(settings.database.acquire_timeout_ms.max(1)),
+        )
     };
     options
         .max_connections(max_connections)
@@ -40,7 +46,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
         // on demand belongs to the runtime that asked first, often an HTTP worker's: its replies then
         // wait until that worker polls its reactor, and it dies with that worker at shutdown.
         .min_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
+        .acquire_timeout(acquire_timeout)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod response;
 pub mod servers;
 pub mod state;
+pub mod supervisor;
 pub mod telemetry;
 
 pub use app::{Application, RunningApp};

@@ -21,6 +21,8 @@ pub struct AppState {
     pub realtime: Arc<Hub>,
     /// The casbin enforcer behind the admin route guard.
     pub rbac: Arc<crate::modules::rbac::enforcer::RbacEnforcer>,
+    /// The background tasks' supervisor: their state for `/health` and `/metrics`.
+    pub tasks: Arc<crate::supervisor::Supervisor>,
     /// This instance's serialized directory pages, in front of `infra.cache`.
     pub counselor_pages: crate::modules::counselors::service::PageCache,
 }

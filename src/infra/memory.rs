@@ -11,7 +11,7 @@ use futures_util::stream::BoxStream;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::{Cache, Presence, PubSub, RateDecision, RateLimiter, TokenRevocation};
+use super::{Cache, Presence, PubSub, RateDecision, RateLimiter, Subscription, TokenRevocation};
 
 /// Expired entries are swept when the map grows past this many, so memory stays bounded.
 const SWEEP_THRESHOLD: usize = 10_000;
@@ -87,6 +87,23 @@ impl Presence for MemoryPresence {
         Ok(())
     }
 
+    async fn refresh(&self, entries: &[(i64, String)], ttl: Duration) -> anyhow::Result<()> {
+        let expires = Instant::now() + ttl;
+        for (user_id, connection_id) in entries {
+            if let Some(mut conns) = self.users.get_mut(user_id)
+                && let Some(exp) = conns.get_mut(connection_id)
+            {
+                *exp = expires;
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_user(&self, user_id: i64) -> anyhow::Result<()> {
+        self.users.remove(&user_id);
+        Ok(())
+    }
+
     async fn remove(&self, user_id: i64, connection_id: &str) -> anyhow::Result<()> {
         if let Some(mut conns) = self.users.get_mut(&user_id) {
             conns.remove(connection_id);
@@ -148,9 +165,9 @@ impl PubSub for MemoryPubSub {
         Ok(())
     }
 
-    async fn subscribe(&self, channel: &str) -> anyhow::Result<BoxStream<'static, String>> {
+    async fn subscribe(&self, channel: &str) -> anyhow::Result<Subscription> {
         let receiver = self.sender(channel).subscribe();
-        Ok(BroadcastStream::new(receiver)
+        let messages: BoxStream<'static, String> = BroadcastStream::new(receiver)
             .filter_map(|item| async move {
                 item.map_err(|lagged| {
                     // Pub/sub is fire-and-forget like Redis's, but a loss must not go unnoticed.
@@ -158,7 +175,11 @@ impl PubSub for MemoryPubSub {
                 })
                 .ok()
             })
-            .boxed())
+            .boxed();
+        Ok(Subscription {
+            messages,
+            probe: None,
+        })
     }
 }
 
@@ -215,6 +236,13 @@ impl TokenRevocation for MemoryRevocation {
             .get(jti)
             .is_some_and(|exp| *exp > Instant::now()))
     }
+
+    async fn restore(&self, entries: &[(String, Duration)]) -> anyhow::Result<()> {
+        for (jti, ttl) in entries {
+            self.revoke(jti, *ttl).await?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -255,13 +283,21 @@ mod tests {
         p.remove(7, "b").await.unwrap();
         assert!(!p.is_online(7).await.unwrap());
         assert!(p.online_users().await.unwrap().is_empty());
+        // A refresh does not bring back what was removed (a kick elsewhere).
+        p.refresh(&[(7, "b".into())], ttl).await.unwrap();
+        assert!(!p.is_online(7).await.unwrap());
+        p.heartbeat(8, "c", Duration::from_millis(0)).await.unwrap();
+        p.refresh(&[(8, "c".into())], ttl).await.unwrap();
+        assert!(p.is_online(8).await.unwrap(), "a refresh extends");
+        p.remove_user(8).await.unwrap();
+        assert!(!p.is_online(8).await.unwrap());
     }
 
     #[tokio::test]
     async fn pubsub_delivers_to_subscribers() {
         let ps = MemoryPubSub::default();
-        let mut stream = ps.subscribe("c").await.unwrap();
+        let mut sub = ps.subscribe("c").await.unwrap();
         ps.publish("c", "hello").await.unwrap();
-        assert_eq!(stream.next().await.as_deref(), Some("hello"));
+        assert_eq!(sub.messages.next().await.as_deref(), Some("hello"));
     }
 }

@@ -6,11 +6,32 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_redis::redis::{self, AsyncCommands};
-use deadpool_redis::{Config, Pool, Runtime};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use futures_util::{FutureExt, StreamExt};
 
-use super::{Cache, Presence, PubSub, RateDecision, RateLimiter, TokenRevocation};
+use super::{Cache, Presence, PubSub, RateDecision, RateLimiter, Subscription, TokenRevocation};
+
+/// How long a request waits for a Redis connection before it gives up and falls back: a refused
+/// connection fails at once, this bounds one that hangs.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Set once the revocation list has been loaded from the database: without it (Redis restarted empty)
+/// "not revoked" is not a trustworthy answer.
+const REVOCATIONS_COMPLETE: &str = "revoked:complete";
+/// Presence entries refreshed per script call.
+const REFRESH_CHUNK: usize = 500;
+/// Extends the entries that still exist. KEYS: the user set, then one hash per entry; ARGV: expiry (ms),
+/// ttl (ms), then user id and connection id per entry.
+const REFRESH_SCRIPT: &str = r"
+for i = 2, #KEYS do
+  local conn = ARGV[2 * i]
+  if redis.call('HEXISTS', KEYS[i], conn) == 1 then
+    redis.call('HSET', KEYS[i], conn, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2 * i - 1])
+  end
+end
+return 0
+";
 
 #[derive(Clone)]
 pub struct RedisBackend {
@@ -22,7 +43,16 @@ pub struct RedisBackend {
 
 /// Connects and checks the connection with a PING, so a wrong URL fails at start-up.
 pub async fn connect_redis(url: &str, prefix: &str) -> anyhow::Result<RedisBackend> {
-    let pool = Config::from_url(url)
+    let mut config = Config::from_url(url);
+    config.pool = Some(PoolConfig {
+        timeouts: Timeouts {
+            wait: Some(CONNECT_TIMEOUT),
+            create: Some(CONNECT_TIMEOUT),
+            recycle: Some(CONNECT_TIMEOUT),
+        },
+        ..PoolConfig::default()
+    });
+    let pool = config
         .create_pool(Some(Runtime::Tokio1))
         .context("invalid REDIS_URL")?;
     let client = redis::Client::open(url).context("invalid REDIS_URL")?;
@@ -58,6 +88,13 @@ impl RedisBackend {
         let mut conn = self.conn().await?;
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
+    }
+
+    /// Whether the revocation list was loaded since Redis last started (false after a restart without
+    /// persistence, until it is rebuilt).
+    pub async fn revocations_loaded(&self) -> anyhow::Result<bool> {
+        let mut conn = self.conn().await?;
+        Ok(conn.exists(self.key(REVOCATIONS_COMPLETE)).await?)
     }
 
     fn presence_set(&self) -> String {
@@ -114,6 +151,39 @@ impl Presence for RedisBackend {
         Ok(())
     }
 
+    async fn refresh(&self, entries: &[(i64, String)], ttl: Duration) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let script = redis::Script::new(REFRESH_SCRIPT);
+        let expires = unix_millis() + ttl.as_millis() as i64;
+        let mut conn = self.conn().await?;
+        for chunk in entries.chunks(REFRESH_CHUNK) {
+            let mut call = script.prepare_invoke();
+            call.key(self.presence_set())
+                .arg(expires)
+                .arg(ttl.as_millis() as i64);
+            for (user_id, connection_id) in chunk {
+                call.key(self.presence_user(*user_id))
+                    .arg(*user_id)
+                    .arg(connection_id);
+            }
+            let _: i64 = call.invoke_async(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove_user(&self, user_id: i64) -> anyhow::Result<()> {
+        let mut conn = self.conn().await?;
+        let _: () = redis::pipe()
+            .atomic()
+            .del(self.presence_user(user_id))
+            .zrem(self.presence_set(), user_id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     async fn remove(&self, user_id: i64, connection_id: &str) -> anyhow::Result<()> {
         let user_key = self.presence_user(user_id);
         let mut conn = self.conn().await?;
@@ -155,17 +225,28 @@ impl PubSub for RedisBackend {
         Ok(())
     }
 
-    async fn subscribe(&self, channel: &str) -> anyhow::Result<BoxStream<'static, String>> {
-        let mut pubsub = self
-            .client
-            .get_async_pubsub()
+    async fn subscribe(&self, channel: &str) -> anyhow::Result<Subscription> {
+        let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub())
             .await
+            .map_err(|_| anyhow::anyhow!("Redis did not accept a pub/sub connection in time"))?
             .context("cannot open a Redis pub/sub connection")?;
-        pubsub.subscribe(self.key(channel)).await?;
-        Ok(pubsub
-            .into_on_message()
-            .filter_map(|msg| async move { msg.get_payload::<String>().ok() })
-            .boxed())
+        let (mut sink, stream) = pubsub.split();
+        sink.subscribe(self.key(channel)).await?;
+        // The probe holds the sink, which keeps the connection open as long as the subscription lives.
+        let probe = move || {
+            let mut sink = sink.clone();
+            async move {
+                let _: redis::Value = sink.ping().await?;
+                Ok(())
+            }
+            .boxed()
+        };
+        Ok(Subscription {
+            messages: stream
+                .filter_map(|msg| async move { msg.get_payload::<String>().ok() })
+                .boxed(),
+            probe: Some(Box::new(probe)),
+        })
     }
 }
 
@@ -203,6 +284,26 @@ impl TokenRevocation for RedisBackend {
 
     async fn is_revoked(&self, jti: &str) -> anyhow::Result<bool> {
         let mut conn = self.conn().await?;
-        Ok(conn.exists(self.key(&format!("revoked:{jti}"))).await?)
+        let (complete, revoked): (Option<String>, Option<String>) = redis::cmd("MGET")
+            .arg(self.key(REVOCATIONS_COMPLETE))
+            .arg(self.key(&format!("revoked:{jti}")))
+            .query_async(&mut conn)
+            .await?;
+        if complete.is_none() {
+            anyhow::bail!("the revocation list in Redis is not loaded");
+        }
+        Ok(revoked.is_some())
+    }
+
+    async fn restore(&self, entries: &[(String, Duration)]) -> anyhow::Result<()> {
+        let mut conn = self.conn().await?;
+        let mut pipe = redis::pipe();
+        for (jti, ttl) in entries {
+            pipe.set_ex(self.key(&format!("revoked:{jti}")), 1, ttl.as_secs().max(1))
+                .ignore();
+        }
+        pipe.set(self.key(REVOCATIONS_COMPLETE), 1).ignore();
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
     }
 }

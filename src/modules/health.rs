@@ -1,8 +1,12 @@
-//! `GET /health` on every port: the database, Redis and the outbox backlog, and whether the payment
-//! sandbox is on.
+//! `GET /health` on every port: the database, Redis, the supervised background tasks, and whether the
+//! payment sandbox is on.
+
+use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+
+use crate::supervisor::TaskStatus;
 
 use crate::state::AppState;
 
@@ -17,6 +21,8 @@ struct Health {
     version: &'static str,
     /// Whether the payment sandbox is on (payments confirmed without real money): never in production.
     payment_sandbox: bool,
+    /// Every background task (listeners, outbox, watchdogs) by name; one that is down says why.
+    tasks: BTreeMap<String, TaskStatus>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -28,7 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let database_up = crate::db::ping(&state.db).await;
     let redis = state.infra.redis_healthy().await;
-    let healthy = database_up && redis != Some(false);
+    let tasks = state.tasks.statuses();
+    let healthy = database_up && redis != Some(false) && tasks.values().all(|t| t.up);
     let body = Health {
         status: if healthy { "ok" } else { "degraded" },
         database: if database_up {
@@ -43,6 +50,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         },
         version: env!("CARGO_PKG_VERSION"),
         payment_sandbox: state.settings.payments.sandbox_enabled,
+        tasks,
     };
     if healthy {
         HttpResponse::Ok().json(body)

@@ -60,7 +60,8 @@ pub enum Api {
     Ws,
 }
 
-async fn fresh_database_url(base: &str) -> String {
+/// A new empty database on the server of `base`, and its URL.
+pub async fn fresh_database_url(base: &str) -> String {
     let name = format!("mychat_t_{}", uuid::Uuid::new_v4().simple());
     let server = Database::connect(base)
         .await
@@ -84,6 +85,9 @@ pub fn test_settings(data_dir: &Path, database_url: &str, extra: &[(&str, Value)
         .merge(("server.data_dir", data_dir.display().to_string()))
         .merge(("database.url", database_url))
         .merge(("database.max_connections", 5))
+        // Tests run in parallel on a shared machine: waiting for a connection is contention here, not an
+        // outage (the fault suite tests the short default).
+        .merge(("database.acquire_timeout_ms", 10_000))
         .merge(("admin.password", ADMIN_PASSWORD))
         .merge((
             "redis.url",

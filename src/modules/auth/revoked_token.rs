@@ -1,4 +1,4 @@
-//! Durable copy of revoked token ids, used when Redis is not configured.
+//! Revoked token ids until their tokens would expire: the record the fast list is rebuilt from.
 
 use sea_orm::entity::prelude::*;
 

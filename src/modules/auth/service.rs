@@ -2,11 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
-
 use super::extract::{MSG_DISABLED, Principal};
-use super::revoked_token;
 use crate::bus::{DomainEvent, Realm};
 use crate::error::{AppError, AppResult};
 use crate::modules::rbac::service as admins;
@@ -146,15 +142,11 @@ pub async fn refresh_user_token(state: &AppState, token: &str) -> AppResult<Stri
     Ok(new_token)
 }
 
-/// Remembers a token id as revoked until it would expire, on every instance, and announces it
-/// (`TokenRevoked`: sockets opened with the token close).
+/// Remembers a token id as revoked until it would expire, on every instance and across restarts, and
+/// announces it (`TokenRevoked`: sockets opened with the token close).
 pub async fn revoke(state: &AppState, principal: &Principal) -> AppResult<()> {
     let ttl = Duration::from_secs(principal.remaining_secs);
     state.infra.revocation.revoke(&principal.jti, ttl).await?;
-    if state.infra.redis.is_none() {
-        // Without Redis the in-memory list would be lost on restart; keep a durable copy.
-        persist_revocation(&state.db, &principal.jti, principal.remaining_secs).await?;
-    }
     state
         .bus
         .publish(DomainEvent::TokenRevoked {
@@ -162,36 +154,6 @@ pub async fn revoke(state: &AppState, principal: &Principal) -> AppResult<()> {
             jti: principal.jti.clone(),
         })
         .await?;
-    Ok(())
-}
-
-async fn persist_revocation(
-    db: &DatabaseConnection,
-    jti: &str,
-    remaining_secs: u64,
-) -> AppResult<()> {
-    let expires_at = Utc::now() + chrono::Duration::seconds(remaining_secs as i64);
-    revoked_token::Entity::insert(revoked_token::ActiveModel {
-        jti: Set(jti.to_owned()),
-        expires_at: Set(expires_at),
-    })
-    .on_conflict_do_nothing_on([revoked_token::Column::Jti])
-    .exec(db)
-    .await?;
-    Ok(())
-}
-
-/// Loads the durable revocations into the in-memory list at start-up and forgets expired ones.
-pub async fn restore_revocations(state: &AppState) -> anyhow::Result<()> {
-    let now = Utc::now();
-    revoked_token::Entity::delete_many()
-        .filter(revoked_token::Column::ExpiresAt.lt(now))
-        .exec(&state.db)
-        .await?;
-    for row in revoked_token::Entity::find().all(&state.db).await? {
-        let ttl = (row.expires_at - now).to_std().unwrap_or_default();
-        state.infra.revocation.revoke(&row.jti, ttl).await?;
-    }
     Ok(())
 }
 
@@ -273,13 +235,4 @@ pub async fn reset_admin_password_offline(
     let hash = state.passwords.hash(new_password).await?;
     admins::set_admin_password(&state.db, &state.bus, admin.id, hash).await?;
     Ok(true)
-}
-
-/// Drops expired rows of the durable revocation list (a periodic job).
-pub async fn purge_expired_revocations(db: &DatabaseConnection) -> anyhow::Result<u64> {
-    let res = revoked_token::Entity::delete_many()
-        .filter(revoked_token::Column::ExpiresAt.lt(Utc::now()))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
 }

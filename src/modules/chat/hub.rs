@@ -5,27 +5,39 @@
 //! delivery and written to each socket without waiting (see [`super::socket`]): a consumer too slow to
 //! keep up is disconnected rather than allowed to slow anyone else.
 //!
+//! The listener is supervised: while it is down, deliveries still reach this instance's sockets directly,
+//! and when it is back every local socket gets a `resync` frame (catch up by `seq` over REST).
+//!
+//! Presence entries belong to the instance holding the socket: it refreshes them every
+//! [`PRESENCE_REFRESH`] for [`PRESENCE_ENTRY_TTL`] and removes them at a graceful stop, so a crashed
+//! instance's entries expire within seconds. A kick closes local sockets and removes the user's entries on
+//! every instance before it returns.
+//!
 //! Closing: a kick, or credentials that stopped working ([`Hub::disconnect`]), closes the user's sockets
 //! on every instance with 1008 (policy); shutdown closes this instance's with 1001 (going away).
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::socket::{Refused, Socket, encode};
 use crate::infra::{Presence, PubSub, TokenRevocation};
+use crate::supervisor::{self, Task};
 use actix_http::ws::{CloseCode, CloseReason, OpCode};
 use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 const CHANNEL: &str = "ws:deliveries";
-/// How long a presence entry lives without a heartbeat.
+/// How long a session's "present" mark lives without a heartbeat.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(90);
+/// How long a connection's presence entry lives unless its instance refreshes it.
+pub const PRESENCE_ENTRY_TTL: Duration = Duration::from_secs(15);
+/// How often an instance refreshes its connections' presence entries.
+pub const PRESENCE_REFRESH: Duration = Duration::from_secs(5);
 
 /// Who a delivery is for.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -78,6 +90,8 @@ pub struct Hub {
     pubsub: Arc<dyn PubSub>,
     presence: Arc<dyn Presence>,
     revocation: Arc<dyn TokenRevocation>,
+    /// Whether the listener is subscribed: if not, deliveries are also made to local sockets directly.
+    listening: AtomicBool,
 }
 
 impl Hub {
@@ -94,6 +108,7 @@ impl Hub {
             pubsub,
             presence,
             revocation,
+            listening: AtomicBool::new(false),
         })
     }
 
@@ -123,21 +138,70 @@ impl Hub {
             },
         );
         self.by_user.entry(user_id).or_default().insert(id);
-        self.heartbeat(id).await;
+        if let Err(e) = self
+            .presence
+            .heartbeat(user_id, &self.connection_key(id), PRESENCE_ENTRY_TTL)
+            .await
+        {
+            tracing::warn!(error.cause_chain = ?e, "presence heartbeat failed");
+        }
         id
     }
 
-    /// Refreshes the presence of a connection's user.
+    /// Refreshes the presence of one connection (unless a kick removed it meanwhile).
     pub async fn heartbeat(&self, id: u64) {
         let Some(user_id) = self.conns.get(&id).map(|c| c.user_id) else {
             return;
         };
-        if let Err(e) = self
-            .presence
-            .heartbeat(user_id, &self.connection_key(id), PRESENCE_TTL)
-            .await
-        {
-            tracing::warn!(error.cause_chain = ?e, "presence heartbeat failed");
+        let entry = [(user_id, self.connection_key(id))];
+        if let Err(e) = self.presence.refresh(&entry, PRESENCE_ENTRY_TTL).await {
+            tracing::debug!(error.cause_chain = ?e, "presence heartbeat failed");
+        }
+    }
+
+    /// This instance's presence entries.
+    fn presence_entries(&self) -> Vec<(i64, String)> {
+        self.conns
+            .iter()
+            .map(|c| (c.user_id, self.connection_key(*c.key())))
+            .collect()
+    }
+
+    /// Refreshes every local connection's presence entry: the supervised `presence` task.
+    pub async fn run_presence(
+        self: Arc<Self>,
+        task: Task,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut tick = tokio::time::interval(PRESENCE_REFRESH);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                _ = tick.tick() => match self.presence.refresh(&self.presence_entries(), PRESENCE_ENTRY_TTL).await {
+                    Ok(()) => { task.up(); }
+                    Err(e) => task.failing(&e),
+                }
+            }
+        }
+    }
+
+    /// Writes every local connection's presence entry again, e.g. after Redis came back empty.
+    pub async fn reassert_presence(&self) -> anyhow::Result<()> {
+        for (user_id, key) in self.presence_entries() {
+            self.presence
+                .heartbeat(user_id, &key, PRESENCE_ENTRY_TTL)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes this instance's presence entries (graceful stop).
+    pub async fn forget_presence(&self) {
+        for (user_id, key) in self.presence_entries() {
+            if let Err(e) = self.presence.remove(user_id, &key).await {
+                tracing::warn!(error.cause_chain = ?e, "presence removal at shutdown failed");
+                return;
+            }
         }
     }
 
@@ -171,13 +235,26 @@ impl Hub {
             .await;
     }
 
-    /// Closes every connection of `user_id` on every instance and revokes their tokens.
+    /// Closes every connection of `user_id` on every instance and revokes their tokens. Returns once the
+    /// local sockets are closed and the user's presence is gone on every instance, so a second look right
+    /// after sees the user offline.
     pub async fn kick(&self, user_id: i64, reason: &str) {
         let kick = Delivery::Kick {
             target: Target::Users(vec![user_id]),
             reason: reason.to_owned(),
         };
-        self.publish(&kick, None).await;
+        self.deliver_local(&kick, None).await;
+        if let Err(e) = self
+            .pubsub
+            .publish(CHANNEL, &self.encode(&kick, None))
+            .await
+        {
+            tracing::warn!(error.cause_chain = ?e, "kick publish failed; only local sockets were closed");
+        }
+        // Other instances refresh only entries that still exist, so this removal sticks.
+        if let Err(e) = self.presence.remove_user(user_id).await {
+            tracing::warn!(error.cause_chain = ?e, "presence removal on kick failed");
+        }
     }
 
     /// Closes (1008) the connections of `user_id` opened with the token `jti`, or all of them, on every
@@ -191,20 +268,47 @@ impl Hub {
         self.publish(&disconnect, None).await;
     }
 
-    async fn publish(&self, delivery: &Delivery, frame: Option<&str>) {
+    /// Tells every local socket to catch up over REST: deliveries from other instances may have been missed.
+    fn resync(&self) {
+        let hint = frame(
+            "resync",
+            0,
+            serde_json::json!({ "reason": "delivery_restored" }),
+        );
+        let sockets = self.local_sockets(&Target::All);
+        tracing::info!(
+            sockets = sockets.len(),
+            "delivery listener back: asking sockets to resync"
+        );
+        let bytes = encode(OpCode::Text, hint.to_string().as_bytes());
+        for (_, _, socket) in sockets {
+            let _ = socket.send(bytes.clone());
+        }
+    }
+
+    fn encode(&self, delivery: &Delivery, frame: Option<&str>) -> String {
         let mut payload = match serde_json::to_string(delivery) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "unserializable delivery");
-                return;
+                return String::new();
             }
         };
         if let Some(frame) = frame {
             payload.push('\n');
             payload.push_str(frame);
         }
-        if let Err(e) = self.pubsub.publish(CHANNEL, &payload).await {
-            tracing::warn!(error.cause_chain = ?e, "delivery publish failed; delivering locally only");
+        payload
+    }
+
+    async fn publish(&self, delivery: &Delivery, frame: Option<&str>) {
+        let payload = self.encode(delivery, frame);
+        let published = self.pubsub.publish(CHANNEL, &payload).await;
+        if let Err(e) = &published {
+            tracing::debug!(error.cause_chain = ?e, "delivery publish failed; delivering locally only");
+        }
+        // The listener would bring it back to this instance's sockets; without it, deliver here directly.
+        if published.is_err() || !self.listening.load(Ordering::Acquire) {
             self.deliver_payload(payload).await;
         }
     }
@@ -222,21 +326,24 @@ impl Hub {
         }
     }
 
-    /// Hands deliveries from pub/sub to this instance's sockets until `shutdown`.
+    /// Hands deliveries from pub/sub to this instance's sockets until `shutdown`: the supervised
+    /// `ws_listener` task. An error when the subscription is lost.
     pub async fn run_listener(
         self: Arc<Self>,
+        task: Task,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut stream = self.pubsub.subscribe(CHANNEL).await?;
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return Ok(()),
-                next = stream.next() => {
-                    let Some(payload) = next else { return Ok(()) };
-                    self.deliver_payload(payload).await;
-                }
-            }
+        let subscription = self.pubsub.subscribe(CHANNEL).await?;
+        self.listening.store(true, Ordering::Release);
+        if task.up() {
+            self.resync();
         }
+        let outcome = supervisor::listen(subscription, &mut shutdown, |payload| {
+            self.deliver_payload(payload)
+        })
+        .await;
+        self.listening.store(false, Ordering::Release);
+        outcome
     }
 
     fn local_ids(&self, target: &Target) -> Vec<u64> {
@@ -281,6 +388,8 @@ impl Hub {
                         tracing::warn!(error.cause_chain = ?e, "token revocation on kick failed");
                     }
                     self.close(id, reason);
+                    // Gone from the maps and from presence now, not when its task gets round to it.
+                    self.unregister(id).await;
                 }
             }
             Delivery::Disconnect {
@@ -502,7 +611,11 @@ mod tests {
     async fn every_connection_of_a_user_gets_the_frame() {
         let hub = hub();
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let listener = tokio::spawn(hub.clone().run_listener(rx));
+        let tasks = crate::supervisor::Supervisor::new().unwrap();
+        let listening = hub.clone();
+        let listener = tasks.spawn("ws_listener", rx, move |task, rx| {
+            listening.clone().run_listener(task, rx)
+        });
         tokio::task::yield_now().await;
         let (sa, mut a) = socket().await;
         let (sb, mut b) = socket().await;
@@ -528,7 +641,7 @@ mod tests {
         hub.unregister(rb).await;
         assert!(!hub.is_online(1).await);
         tx.send(true).unwrap();
-        listener.await.unwrap().unwrap();
+        listener.await.unwrap();
     }
 
     #[tokio::test]

@@ -516,24 +516,6 @@ pub async fn cancel_expired_orders(state: &AppState) -> AppResult<u64> {
     Ok(cancelled)
 }
 
-/// Runs [`cancel_expired_orders`] every minute until shutdown.
-pub async fn run_auto_cancel(
-    state: actix_web::web::Data<AppState>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tick.tick() => {
-                if let Err(e) = cancel_expired_orders(&state).await {
-                    tracing::warn!(error = %e, "auto-cancel run failed");
-                }
-            }
-        }
-    }
-}
-
 /// Order counts and amounts for the admin console; "today" and "this month" in `stats.timezone`.
 pub async fn statistics(state: &AppState) -> AppResult<OrderStatistics> {
     let db = &state.db;
