@@ -77,6 +77,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         realtime,
         rbac: rbac::enforcer::RbacEnforcer::new(db.clone()),
         counselor_pages: Default::default(),
+        probes: Default::default(),
     };
     rbac::seed::seed(&state.db, &state.settings, &state.passwords)
         .await

@@ -58,6 +58,7 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     pub workers: usize,
     pub max_json_bytes: usize,
+    pub health_cache_ms: u64,
     pub cors_origins: Vec<String>,
     pub static_dir_user: String,
     pub static_dir_admin: String,

@@ -23,4 +23,6 @@ pub struct AppState {
     pub rbac: Arc<crate::modules::rbac::enforcer::RbacEnforcer>,
     /// This instance's serialized directory pages, in front of `infra.cache`.
     pub counselor_pages: crate::modules::counselors::service::PageCache,
+    /// The probes' cached check and background-task hook (see `modules::health`).
+    pub probes: crate::modules::health::Probes,
 }

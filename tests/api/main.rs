@@ -18,6 +18,7 @@ mod files;
 mod helpers;
 mod lowcode;
 mod notifications;
+mod openapi;
 mod orders;
 mod payment_channels;
 mod payments;

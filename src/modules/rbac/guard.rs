@@ -128,6 +128,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         "/api/admin/counselor/applications/{id}/review",
         Code("business:application:review"),
     ),
+    (
+        POST,
+        "/api/admin/counselor/applications/{id}/review",
+        Code("business:application:review"),
+    ),
     // Orders.
     (GET, "/api/admin/orders", Code("business:order:list")),
     (
