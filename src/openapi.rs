@@ -79,12 +79,7 @@ impl Modify for ErrorResponses {
                 RefOr::T(
                     ResponseBuilder::new()
                         .description(description)
-                        .content(
-                            "application/json",
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
-                                .build(),
-                        )
+                        .content("application/json", error_content())
                         .build(),
                 ),
             );
@@ -92,17 +87,31 @@ impl Modify for ErrorResponses {
         for item in openapi.paths.paths.values_mut() {
             for operation in operations_mut(item) {
                 for (status, _) in ERROR_STATUSES {
-                    operation
+                    let response = operation
                         .responses
                         .responses
                         .entry(status.to_string())
                         .or_insert_with(|| {
                             RefOr::Ref(Ref::from_response_name(format!("Error{status}")))
                         });
+                    // A status the operation describes itself, without a body, answers the envelope.
+                    if let RefOr::T(response) = response
+                        && response.content.is_empty()
+                    {
+                        response
+                            .content
+                            .insert("application/json".to_owned(), RefOr::T(error_content()));
+                    }
                 }
             }
         }
     }
+}
+
+fn error_content() -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+        .build()
 }
 
 fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {

@@ -318,3 +318,264 @@ pub struct MuteRequest {
 pub struct ContentRequest {
     pub content: String,
 }
+
+#[derive(ToSchema)]
+pub struct OrderTimeline {
+    pub timeline: Vec<crate::modules::orders::dto::TimelineEntry>,
+}
+
+#[derive(ToSchema)]
+pub struct Registered {
+    pub user_id: i64,
+    pub username: String,
+}
+
+#[derive(ToSchema)]
+pub struct Token {
+    pub token: String,
+}
+
+#[derive(ToSchema)]
+pub struct AdminLogin {
+    pub token: String,
+    pub admin: crate::modules::rbac::dto::AdminView,
+}
+
+/// The legacy login names the administrator `user`.
+#[derive(ToSchema)]
+pub struct AdminLoginLegacy {
+    pub token: String,
+    pub user: crate::modules::rbac::dto::AdminView,
+}
+
+#[derive(ToSchema)]
+pub struct PermissionCodes {
+    pub permissions: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+#[derive(ToSchema)]
+pub struct PermissionRows {
+    pub permissions: Vec<crate::modules::rbac::dto::PermissionView>,
+    pub roles: Vec<String>,
+}
+
+/// `administrators` and `list` are the same page.
+#[derive(ToSchema)]
+pub struct AdminPage {
+    pub administrators: Vec<crate::modules::rbac::dto::AdminView>,
+    pub list: Vec<crate::modules::rbac::dto::AdminView>,
+    pub total: u64,
+}
+
+#[derive(ToSchema)]
+pub struct RolePage {
+    pub list: Vec<crate::modules::rbac::dto::RoleView>,
+    pub total: u64,
+}
+
+#[derive(ToSchema)]
+pub struct RoleUser {
+    pub id: i64,
+    pub username: String,
+    pub nickname: String,
+    pub real_name: String,
+    pub email: String,
+    pub status: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(ToSchema)]
+pub struct RoleUserPage {
+    pub list: Vec<RoleUser>,
+    pub total: u64,
+}
+
+#[derive(ToSchema)]
+pub struct PermissionPage {
+    pub list: Vec<crate::modules::rbac::dto::PermissionView>,
+    pub total: u64,
+}
+
+/// The menus as a tree in `list`; `total` counts every node.
+#[derive(ToSchema)]
+pub struct MenuPage {
+    pub list: Vec<crate::modules::rbac::dto::MenuNode>,
+    pub total: u64,
+}
+
+/// What the payment providers' (and the sandbox's) notifications are answered with.
+#[derive(ToSchema)]
+pub struct ProviderAck {
+    /// `SUCCESS` or `FAIL`.
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(ToSchema)]
+pub struct Id {
+    pub id: i64,
+}
+
+/// A stored upload: `url` and `file_url` are the same relative URL.
+#[derive(ToSchema)]
+pub struct Uploaded {
+    pub url: String,
+    pub file_url: String,
+}
+
+#[derive(ToSchema)]
+pub struct UploadedFile {
+    pub id: i64,
+    pub file_name: String,
+    pub original_name: String,
+    pub file_url: String,
+    pub url: String,
+    pub file_size: i64,
+    pub mime_type: String,
+    pub file_type: String,
+}
+
+#[derive(ToSchema)]
+pub struct AdminUploadedFile {
+    pub file_name: String,
+    pub original_name: String,
+    pub url: String,
+    pub file_url: String,
+    pub file_size: u64,
+    pub mime_type: String,
+}
+
+#[derive(ToSchema)]
+pub struct ReviewPage {
+    pub reviews: Vec<crate::modules::counselors::dto::ReviewView>,
+    pub total: u64,
+}
+
+#[derive(ToSchema)]
+pub struct ApplicationPage {
+    pub list: Vec<crate::modules::counselors::dto::ApplicationView>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+/// The counselor an approval created (`null` for a rejection).
+#[derive(ToSchema)]
+pub struct ApprovedCounselor {
+    pub counselor_id: Option<i64>,
+}
+
+/// `users` and `list` are the same page.
+#[derive(ToSchema)]
+pub struct UserPage {
+    pub users: Vec<crate::modules::users::dto::UserView>,
+    pub list: Vec<crate::modules::users::dto::UserView>,
+    pub total: u64,
+}
+
+/// `notifications` and `list` are the same page.
+#[derive(ToSchema)]
+pub struct NotificationPage {
+    pub notifications: Vec<crate::modules::notifications::dto::NotificationView>,
+    pub list: Vec<crate::modules::notifications::dto::NotificationView>,
+    pub total: u64,
+    pub unread_count: u64,
+}
+
+/// `list`/`total` at the top level, beside `code` and `msg`, as the console reads them.
+#[derive(ToSchema)]
+pub struct LogList {
+    pub code: u16,
+    pub msg: String,
+    pub list: Vec<crate::modules::system::dto::LogView>,
+    pub total: u64,
+}
+
+/// `list`/`total` at the top level, beside `code` and `msg`, as the console reads them.
+#[derive(ToSchema)]
+pub struct ConfigList {
+    pub code: u16,
+    pub msg: String,
+    pub list: Vec<crate::modules::system::dto::ConfigView>,
+    pub total: u64,
+}
+
+#[derive(ToSchema)]
+pub struct FormPage {
+    pub list: Vec<crate::modules::lowcode::dto::FormView>,
+    pub total: u64,
+}
+
+/// The page in `data` and, for the console, `list`/`total` again at the top level.
+#[derive(ToSchema)]
+pub struct FormList {
+    pub code: u16,
+    pub msg: String,
+    pub data: FormPage,
+    pub list: Vec<crate::modules::lowcode::dto::FormView>,
+    pub total: u64,
+}
+
+#[derive(ToSchema)]
+pub struct PagePage {
+    pub list: Vec<crate::modules::lowcode::dto::PageView>,
+    pub total: u64,
+}
+
+/// The page in `data` and, for the console, `list`/`total` again at the top level.
+#[derive(ToSchema)]
+pub struct PageList {
+    pub code: u16,
+    pub msg: String,
+    pub data: PagePage,
+    pub list: Vec<crate::modules::lowcode::dto::PageView>,
+    pub total: u64,
+}
+
+#[derive(ToSchema)]
+pub struct FormDataPage {
+    pub list: Vec<crate::modules::lowcode::dto::FormDataView>,
+    pub total: u64,
+}
+
+/// A form definition: its fields as `items`, or as `form_json` (JSON text of the same list).
+#[derive(ToSchema)]
+pub struct SaveForm {
+    pub id: Option<i64>,
+    pub title: String,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub items: Option<Vec<serde_json::Value>>,
+    pub form_json: Option<String>,
+    pub status: Option<i32>,
+}
+
+/// A page definition: its blocks as `items`, or as `page_json` (JSON text of the same list).
+#[derive(ToSchema)]
+pub struct SavePage {
+    pub id: Option<i64>,
+    pub title: String,
+    pub description: Option<String>,
+    pub path: Option<String>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub items: Option<Vec<serde_json::Value>>,
+    pub page_json: Option<String>,
+    pub status: Option<i32>,
+}
+
+/// A multipart upload: the file in the part named `file`.
+#[derive(ToSchema)]
+pub struct FileUpload {
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// `POST /api/upload`: the file in the part `file`, and optionally its kind.
+#[derive(ToSchema)]
+pub struct UserFileUpload {
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// avatar, document, image, audio, video or other.
+    pub file_type: Option<String>,
+}

@@ -213,32 +213,35 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
 #[tokio::test]
 async fn every_operation_documents_its_success_schema_and_the_error_envelope() {
     let app = spawn_app().await;
+    let mut missing = Vec::new();
     for api in [Api::User, Api::Admin, Api::Ws] {
         let doc = app.get(api, "/api-docs/openapi.json", None).await.body;
         for (path, item) in doc["paths"].as_object().unwrap() {
             for method in METHODS {
                 let Some(op) = item.get(method) else { continue };
                 let responses = &op["responses"];
-                let success = ["200", "101"]
-                    .iter()
-                    .find_map(|s| responses.get(*s))
-                    .unwrap_or_else(|| panic!("{api:?} {method} {path}: no success response"));
-                assert!(
-                    path.starts_with("/ws") && success.get("content").is_none()
-                        || success["content"]
+                // The WebSocket upgrades answer 101 without a body; their frames are in AsyncAPI.
+                let success = if path.starts_with("/ws") && path != "/ws/stats" {
+                    responses.get("101").map(|_| true)
+                } else {
+                    responses.get("200").map(|r| {
+                        r["content"]
                             .as_object()
-                            .is_some_and(|c| c.values().all(|m| m.get("schema").is_some())),
-                    "{api:?} {method} {path}: the success response has no schema"
-                );
+                            .is_some_and(|c| c.values().all(|m| m.get("schema").is_some()))
+                    })
+                };
+                if success != Some(true) {
+                    missing.push(format!("{api:?} {method} {path}: no success schema"));
+                }
                 for status in ["400", "401", "403", "404", "409", "413", "429", "503"] {
-                    assert!(
-                        responses.get(status).is_some(),
-                        "{api:?} {method} {path}: {status} not documented"
-                    );
+                    if responses.get(status).is_none() {
+                        missing.push(format!("{api:?} {method} {path}: {status} not documented"));
+                    }
                 }
             }
         }
     }
+    assert!(missing.is_empty(), "{missing:#?}");
 }
 
 #[tokio::test]
