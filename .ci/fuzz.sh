@@ -72,10 +72,17 @@ if [[ ! -x "$FUZZ_VENV/bin/st" ]]; then
     log "installing schemathesis $ST_VERSION into $FUZZ_VENV"
     # Python 3.11's ast.parse is not thread-safe under load (hypothesis hits "AST constructor recursion
     # depth mismatch" with two workers); prefer a newer interpreter when there is one.
-    python="$(command -v python3.13 || command -v python3.12 || command -v python3)"
+    python=python3
+    for candidate in python3.13 python3.12; do
+        if "$candidate" -c 'import venv' >/dev/null 2>&1; then python="$candidate"; break; fi
+    done
     "$python" -m venv "$FUZZ_VENV"
     "$FUZZ_VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION"
 fi
+
+# One worker on Python 3.11 and older, where two can trip over ast.parse (see above).
+WORKERS=1
+if "$FUZZ_VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then WORKERS=2; fi
 
 # 2. the server
 if [[ -z "${SKIP_BUILD:-}" ]]; then
@@ -132,7 +139,7 @@ fuzz() {
     "$FUZZ_VENV/bin/st" run "http://$HOST:$port/api-docs/openapi.json" \
         --checks "$CHECKS" \
         --max-time "$FUZZ_SECONDS" \
-        --workers 2 \
+        --workers "$WORKERS" \
         --request-timeout 10 \
         --seed 1 \
         --suppress-health-check all \

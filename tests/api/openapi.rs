@@ -244,13 +244,71 @@ async fn every_operation_documents_its_success_schema_and_the_error_envelope() {
     assert!(missing.is_empty(), "{missing:#?}");
 }
 
+/// The frame kinds the server code builds: `frame("kind", …)` and `"type": "kind"` literals.
+fn frame_kinds_in_source() -> BTreeSet<String> {
+    let mut kinds = BTreeSet::new();
+    for dir in ["src/modules/chat", "src/modules/notifications"] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for marker in ["frame(\"", "\"type\": \"", "frame(\n"] {
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find(marker) {
+                    rest = &rest[i + marker.len()..];
+                    let candidate = rest.trim_start().trim_start_matches('"');
+                    let end = candidate
+                        .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                        .unwrap_or(0);
+                    if end > 0 && candidate[end..].starts_with('"') {
+                        kinds.insert(candidate[..end].to_owned());
+                    }
+                }
+            }
+        }
+    }
+    kinds
+}
+
 #[tokio::test]
-async fn the_asyncapi_document_is_served_on_the_websocket_and_user_ports() {
+async fn the_asyncapi_document_covers_every_frame_and_is_served_on_the_websocket_and_user_ports() {
     let app = spawn_app().await;
     for api in [Api::Ws, Api::User] {
         let doc = app.get(api, "/asyncapi.json", None).await;
         assert_eq!(doc.status, 200);
         assert_eq!(doc.body["asyncapi"], "3.0.0");
+        let messages = doc.body["components"]["messages"].as_object().unwrap();
+        for (name, message) in messages {
+            let kind = name.split_once('_').unwrap().1;
+            assert_eq!(
+                message["payload"]["properties"]["type"]["const"], kind,
+                "{name}"
+            );
+        }
+        let server: BTreeSet<String> = messages
+            .keys()
+            .filter_map(|k| k.strip_prefix("server_").map(str::to_owned))
+            .collect();
+        let mut sent = frame_kinds_in_source();
+        // Server-side frames that never reach a client: the hub's own liveness probe.
+        sent.remove("ping");
+        let undocumented: Vec<_> = sent.difference(&server).collect();
+        assert!(
+            undocumented.is_empty(),
+            "frames sent but not in AsyncAPI: {undocumented:?}"
+        );
+        for inbound in [
+            "ping",
+            "join",
+            "leave",
+            "message",
+            "typing",
+            "typing_stop",
+            "read",
+        ] {
+            assert!(
+                messages.contains_key(&format!("client_{inbound}")),
+                "{inbound}"
+            );
+        }
     }
 }
 
