@@ -22,6 +22,9 @@ const DOCUMENTATION_ROUTES: [&str; 4] = [
     "/asyncapi.json",
 ];
 
+/// One port's route map, as `servers::*::routes` builds it.
+type Routes = Box<dyn FnOnce(&mut actix_web::web::ServiceConfig)>;
+
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
 /// `{id}`, `{tail:.*}` → `{}`, so actix patterns and OpenAPI templates compare.
@@ -180,11 +183,7 @@ async fn every_mounted_route_is_documented_and_every_documented_route_is_mounted
         admin_tokens.push(app.admin_token().await);
     }
     let state = app.running.state.clone();
-    let ports: [(
-        Api,
-        Box<dyn FnOnce(&mut actix_web::web::ServiceConfig)>,
-        Vec<String>,
-    ); 3] = [
+    let ports: [(Api, Routes, Vec<String>); 3] = [
         (
             Api::User,
             Box::new(servers::user_api::routes(&state)),
