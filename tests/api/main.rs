@@ -28,3 +28,5 @@ mod reviews;
 mod stats;
 mod user_auth;
 mod wallet;
+mod ws_conformance;
+mod ws_credentials;
