@@ -82,6 +82,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         rbac: rbac::enforcer::RbacEnforcer::new(db.clone()),
         tasks: crate::supervisor::Supervisor::new()?,
         counselor_pages: Default::default(),
+        probes: Default::default(),
     };
     rbac::seed::seed(&state.db, &state.settings, &state.passwords)
         .await

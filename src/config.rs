@@ -58,6 +58,7 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     pub workers: usize,
     pub max_json_bytes: usize,
+    pub health_cache_ms: u64,
     pub cors_origins: Vec<String>,
     /// Bearer token a scraper sends to read `/metrics` on the admin port; unset or empty: no `/metrics`.
     #[serde(default)]

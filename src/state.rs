@@ -25,4 +25,6 @@ pub struct AppState {
     pub tasks: Arc<crate::supervisor::Supervisor>,
     /// This instance's serialized directory pages, in front of `infra.cache`.
     pub counselor_pages: crate::modules::counselors::service::PageCache,
+    /// The probes' cached check and background-task hook (see `modules::health`).
+    pub probes: crate::modules::health::Probes,
 }

@@ -14,6 +14,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
     move |cfg| {
         cfg.configure(health::routes)
             .configure(openapi::swagger(UserApiDoc::openapi()))
+            .configure(openapi::asyncapi_route)
             .configure(files::uploads_routes(uploads))
             .configure(auth::user_public_routes)
             .configure(users::user_routes)

@@ -17,12 +17,17 @@ use actix_web::web;
 use actix_web_prom::PrometheusMetrics;
 
 use crate::modules::{chat, health};
+use crate::openapi::{self, WsApiDoc};
 use crate::servers;
 use crate::state::AppState;
+use utoipa::OpenApi;
 
 pub fn routes(_state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     move |cfg| {
-        cfg.configure(health::routes).configure(chat::ws::routes);
+        cfg.configure(health::routes)
+            .configure(openapi::swagger(WsApiDoc::openapi()))
+            .configure(openapi::asyncapi_route)
+            .configure(chat::ws::routes);
     }
 }
 

@@ -19,6 +19,7 @@ mod hardening;
 mod helpers;
 mod lowcode;
 mod notifications;
+mod openapi;
 mod orders;
 mod payment_channels;
 mod payments;

@@ -54,7 +54,7 @@ pub fn admin_account_routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(post, path = "/api/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 200, description = "`data: {user_id, username}`"), (status = 400, description = "Invalid or taken"),
+    responses((status = 200, description = "`data: {user_id, username}`", body = crate::openapi::Envelope<crate::openapi::shapes::Registered>), (status = 400, description = "Invalid or taken"),
         (status = 429, description = "Too many registrations from this address")))]
 pub async fn register(
     state: web::Data<AppState>,
@@ -79,7 +79,7 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "Wrong credentials"), (status = 429, description = "Too many attempts")))]
+    responses((status = 200, body = crate::openapi::Envelope<LoginResponse>), (status = 401, description = "Wrong credentials"), (status = 429, description = "Too many attempts")))]
 pub async fn login(
     state: web::Data<AppState>,
     ip: ClientIp,
@@ -102,7 +102,7 @@ pub async fn login(
 }
 
 #[utoipa::path(post, path = "/api/token/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, description = "`data.token` replaces the old token, which is revoked")))]
+    responses((status = 200, description = "`data.token` replaces the old token, which is revoked", body = crate::openapi::Envelope<crate::openapi::shapes::Token>)))]
 pub async fn refresh(
     state: web::Data<AppState>,
     ValidatedJson(body): ValidatedJson<RefreshRequest>,
@@ -129,7 +129,7 @@ async fn admin_login_common(
 }
 
 #[utoipa::path(post, path = "/api/admin2/login", tag = "admin-auth", request_body = LoginRequest,
-    responses((status = 200, description = "`data: {token, admin}`"), (status = 401, description = "Wrong credentials")))]
+    responses((status = 200, description = "`data: {token, admin}`", body = crate::openapi::Envelope<crate::openapi::shapes::AdminLogin>), (status = 401, description = "Wrong credentials")))]
 pub async fn admin_login(
     state: web::Data<AppState>,
     ip: ClientIp,
@@ -140,7 +140,7 @@ pub async fn admin_login(
 }
 
 #[utoipa::path(post, path = "/api/admin/login", tag = "admin-auth", request_body = LoginRequest,
-    responses((status = 200, description = "`data: {token, user}` (legacy shape)")))]
+    responses((status = 200, description = "`data: {token, user}` (legacy shape)", body = crate::openapi::Envelope<crate::openapi::shapes::AdminLoginLegacy>)))]
 pub async fn admin_login_legacy(
     state: web::Data<AppState>,
     ip: ClientIp,
@@ -151,14 +151,14 @@ pub async fn admin_login_legacy(
 }
 
 #[utoipa::path(get, path = "/api/admin2/info", tag = "admin-auth", security(("bearer" = [])),
-    responses((status = 200, description = "The caller's Administrator object")))]
+    responses((status = 200, description = "The caller's Administrator object", body = crate::openapi::Envelope<AdminView>)))]
 pub async fn admin_info(state: web::Data<AppState>, admin: CurrentAdmin) -> ApiResult {
     let account = admins::get_admin(&state.db, admin.0.id).await?;
     ok("获取成功", admins::admin_view(&state.db, &account).await?)
 }
 
 #[utoipa::path(get, path = "/api/admin2/permissions", tag = "admin-auth", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {permissions: [code], roles: [code]}` from the RBAC tables")))]
+    responses((status = 200, description = "`data: {permissions: [code], roles: [code]}` from the RBAC tables", body = crate::openapi::Envelope<crate::openapi::shapes::PermissionCodes>)))]
 pub async fn admin_permission_codes(state: web::Data<AppState>, admin: CurrentAdmin) -> ApiResult {
     let permissions: Vec<String> = admins::granted_permissions(&state.db, admin.0.id)
         .await?
@@ -173,7 +173,7 @@ pub async fn admin_permission_codes(state: web::Data<AppState>, admin: CurrentAd
 }
 
 #[utoipa::path(get, path = "/api/admin/user/permissions", tag = "admin-auth", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {permissions: [Permission], roles: [code]}`")))]
+    responses((status = 200, description = "`data: {permissions: [Permission], roles: [code]}`", body = crate::openapi::Envelope<crate::openapi::shapes::PermissionRows>)))]
 pub async fn admin_permission_rows(state: web::Data<AppState>, admin: CurrentAdmin) -> ApiResult {
     let permissions: Vec<PermissionView> = admins::granted_permissions(&state.db, admin.0.id)
         .await?
@@ -188,14 +188,14 @@ pub async fn admin_permission_rows(state: web::Data<AppState>, admin: CurrentAdm
 }
 
 #[utoipa::path(post, path = "/api/admin2/logout", tag = "admin-auth", security(("bearer" = [])),
-    responses((status = 200, description = "The token is revoked on every instance")))]
+    responses((status = 200, description = "The token is revoked on every instance", body = crate::openapi::Done)))]
 pub async fn admin_logout(state: web::Data<AppState>, admin: CurrentAdmin) -> ApiResult {
     service::revoke(&state, &admin.0).await?;
     ok_msg("退出成功")
 }
 
-#[utoipa::path(put, path = "/api/admin2/profile", tag = "admin-auth", security(("bearer" = [])),
-    responses((status = 200, description = "Updated")))]
+#[utoipa::path(put, path = "/api/admin2/profile", tag = "admin-auth", security(("bearer" = [])), request_body = UpdateOwnProfileRequest,
+    responses((status = 200, description = "Updated", body = crate::openapi::Done)))]
 pub async fn admin_update_profile(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
@@ -216,7 +216,7 @@ pub async fn admin_update_profile(
 }
 
 #[utoipa::path(post, path = "/api/admin2/password", tag = "admin-auth", request_body = AdminPasswordRequest, security(("bearer" = [])),
-    responses((status = 200, description = "Changed; earlier tokens are void"), (status = 400, description = "Wrong old password")))]
+    responses((status = 200, description = "Changed; earlier tokens are void", body = crate::openapi::Done), (status = 400, description = "Wrong old password")))]
 pub async fn admin_change_password(
     state: web::Data<AppState>,
     admin: CurrentAdmin,

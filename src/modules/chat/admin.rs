@@ -111,6 +111,9 @@ pub async fn session_views(
         .collect())
 }
 
+#[utoipa::path(get, path = "/api/admin/chat/sessions", tag = "admin-chat", security(("bearer" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query), ("status" = Option<i32>, Query), ("keyword" = Option<String>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::AdminChatSessions>)))]
 async fn list_sessions(
     state: web::Data<AppState>,
     page: Pagination,
@@ -153,6 +156,9 @@ async fn list_sessions(
     )
 }
 
+#[utoipa::path(get, path = "/api/admin/chat/sessions/{session_id}/messages", tag = "admin-chat", security(("bearer" = [])),
+    params(("session_id" = i64, Path), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::shapes::AdminSessionMessages)))]
 async fn session_messages(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -193,6 +199,8 @@ fn message_json(m: &message::Model) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/admin/chat/statistics", tag = "admin-chat", security(("bearer" = [])),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::AdminChatStatistics>)))]
 async fn statistics(state: web::Data<AppState>) -> ApiResult {
     let db = &state.db;
     let total_sessions = session::Entity::find().count(db).await?;
@@ -258,6 +266,9 @@ struct SearchQuery {
     session_id: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/admin/chat/messages/search", tag = "admin-chat", security(("bearer" = [])),
+    params(("keyword" = Option<String>, Query), ("session_id" = Option<i64>, Query), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::AdminMessageSearch>)))]
 async fn search_messages(
     state: web::Data<AppState>,
     page: Pagination,
@@ -290,6 +301,9 @@ async fn search_messages(
 }
 
 /// Deletes a session and its messages. An open session is ended (and billed) first; billing rows stay.
+#[utoipa::path(delete, path = "/api/admin/chat/sessions/{session_id}", tag = "admin-chat", security(("bearer" = [])),
+    params(("session_id" = i64, Path)),
+    responses((status = 200, description = "删除成功: the session, its messages and billing", body = crate::openapi::Done)))]
 async fn delete_session(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
     let session_id = parse_id(&path, chat::MSG_SESSION_NOT_FOUND)?;
     let session = chat::get_session(&state.db, session_id).await?;
@@ -306,6 +320,8 @@ async fn delete_session(state: web::Data<AppState>, path: web::Path<String>) -> 
     ok_msg("删除成功")
 }
 
+#[utoipa::path(get, path = "/api/admin/session/stats", tag = "admin-chat", security(("bearer" = [])),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::ActiveSessionTotals>)))]
 async fn session_stats(state: web::Data<AppState>) -> ApiResult {
     ok("获取成功", chat::active_session_totals(&state.db).await?)
 }
@@ -323,6 +339,8 @@ async fn online(
     Ok((ids, rows))
 }
 
+#[utoipa::path(get, path = "/api/admin/online/users", tag = "admin-online", security(("bearer" = [])),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::OnlineUsers>)))]
 async fn online_users(state: web::Data<AppState>) -> ApiResult {
     let (ids, rows) = online(&state).await?;
     let list: Vec<Value> = rows
@@ -347,6 +365,8 @@ async fn online_users(state: web::Data<AppState>) -> ApiResult {
     )
 }
 
+#[utoipa::path(get, path = "/api/admin/online/users/detailed", tag = "admin-online", security(("bearer" = [])),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::OnlineUsersDetailed>)))]
 async fn online_users_detailed(state: web::Data<AppState>) -> ApiResult {
     let (ids, rows) = online(&state).await?;
     let counselor_users: std::collections::HashSet<i64> = counselors_by_user(&state, &ids).await?;
@@ -393,6 +413,8 @@ async fn counselors_by_user(
     counselors::counselor_user_ids(&state.db, user_ids).await
 }
 
+#[utoipa::path(get, path = "/api/admin/online/statistics", tag = "admin-online", security(("bearer" = [])),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::OnlineStatistics>)))]
 async fn online_statistics(state: web::Data<AppState>) -> ApiResult {
     let ids = state.realtime.online_users().await;
     let counselor_users = counselors_by_user(&state, &ids).await?;
@@ -422,6 +444,9 @@ fn target_user(path: &str) -> Result<i64, AppError> {
     parse_id(path, "用户不存在")
 }
 
+#[utoipa::path(post, path = "/api/admin/online/users/{user_id}/kick", tag = "admin-online", security(("bearer" = [])),
+    params(("user_id" = i64, Path)),
+    responses((status = 200, description = "用户已强制下线; 400 用户不在线", body = crate::openapi::Done)))]
 async fn kick(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
@@ -451,6 +476,9 @@ struct MuteRequest {
     is_muted: bool,
 }
 
+#[utoipa::path(post, path = "/api/admin/online/mute", tag = "admin-online", security(("bearer" = [])),
+    request_body = crate::openapi::shapes::MuteRequest,
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::Muted>)))]
 async fn mute(state: web::Data<AppState>, body: web::Json<MuteRequest>) -> ApiResult {
     users::get_active(&state.db, body.user_id).await?;
     chat::set_muted(&state, body.user_id, body.is_muted).await?;
@@ -476,6 +504,10 @@ fn checked_content(content: &str) -> Result<String, AppError> {
     Ok(content.to_owned())
 }
 
+#[utoipa::path(post, path = "/api/admin/online/users/{user_id}/message", tag = "admin-online", security(("bearer" = [])),
+    params(("user_id" = i64, Path)),
+    request_body = crate::openapi::shapes::ContentRequest,
+    responses((status = 200, description = "消息发送成功 (an admin_message frame); 400 用户不在线", body = crate::openapi::Done)))]
 async fn message_user(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -497,6 +529,9 @@ async fn message_user(
     ok_msg("消息发送成功")
 }
 
+#[utoipa::path(post, path = "/api/admin/broadcast", tag = "admin-online", security(("bearer" = [])),
+    request_body = crate::openapi::shapes::ContentRequest,
+    responses((status = 200, description = "广播成功 (a system_message frame to every connection)", body = crate::openapi::Done)))]
 async fn broadcast(state: web::Data<AppState>, body: web::Json<ContentRequest>) -> ApiResult {
     let content = checked_content(&body.content)?;
     let data = json!({ "content": content, "created_at": Utc::now() });

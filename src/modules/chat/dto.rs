@@ -8,7 +8,7 @@ use crate::money;
 
 /// A session as the clients read it. `duration` is seconds chatted (0 while active);
 /// `booked_minutes` is what the order paid for.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: i64,
     pub order_id: i64,
@@ -25,7 +25,9 @@ pub struct SessionView {
     pub ended_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = Option<crate::openapi::shapes::ChatUser>)]
     pub user: Value,
+    #[schema(value_type = crate::openapi::shapes::ChatCounselor)]
     pub counselor: Value,
 }
 
@@ -54,7 +56,7 @@ impl SessionView {
 }
 
 /// A message with the `sender` and `session` objects Chat.vue reads.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: i64,
     pub session_id: i64,
@@ -68,7 +70,9 @@ pub struct MessageView {
     pub is_read: bool,
     pub read_time: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    #[schema(value_type = Option<crate::openapi::shapes::ChatUser>)]
     pub sender: Value,
+    #[schema(value_type = SessionView)]
     pub session: Value,
 }
 
@@ -93,7 +97,7 @@ impl MessageView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BillingView {
     pub id: i64,
     pub session_id: i64,
@@ -137,7 +141,7 @@ impl From<&billing::Model> for BillingView {
 }
 
 /// `POST /api/chat/session/{id}/message`. `sender_type` is accepted but the role comes from the token.
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct SendMessageRequest {
     #[serde(default)]
     pub content: String,
@@ -158,13 +162,13 @@ pub struct MessagesQuery {
     pub after_seq: Option<i64>,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct ReadRequest {
     pub seq: Option<i64>,
     pub message_id: Option<i64>,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct WithdrawRequestBody {
     pub amount: f64,
     #[validate(length(min = 1, max = 50, message = "开户银行不能为空"))]

@@ -63,6 +63,9 @@ pub fn user_routes(cfg: &mut web::ServiceConfig) {
 
 const MSG_ORDER_NOT_FOUND: &str = "订单不存在";
 
+#[utoipa::path(post, path = "/api/chat/start/{order_id}", tag = "chat", security(("bearer" = [])),
+    params(("order_id" = i64, Path)),
+    responses((status = 200, description = "创建成功, or 会话已存在 with the existing session (counselor only)", body = crate::openapi::Envelope<crate::openapi::shapes::ChatSessionRef>)))]
 async fn start(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -81,6 +84,9 @@ async fn start(
     )
 }
 
+#[utoipa::path(get, path = "/api/chat/order/{order_id}/session", tag = "chat", security(("bearer" = [])),
+    params(("order_id" = i64, Path)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::ChatSessionRef>)))]
 async fn session_of_order(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -129,6 +135,10 @@ pub fn counselor_brief(c: &counselors::Counselor) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/api/chat/session/{session_id}/message", tag = "chat", security(("bearer" = [])),
+    params(("session_id" = i64, Path)),
+    request_body = SendMessageRequest,
+    responses((status = 200, description = "发送成功 (a repeated client_msg_id answers the stored message)", body = crate::openapi::Envelope<MessageView>)))]
 async fn send(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -169,6 +179,9 @@ async fn send(
     ok("发送成功", MessageView::new(&stored, sender, session_json))
 }
 
+#[utoipa::path(get, path = "/api/chat/messages/{session_id}", tag = "chat", security(("bearer" = [])),
+    params(("session_id" = i64, Path), ("after_seq" = Option<i64>, Query), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::ChatMessages>)))]
 async fn messages(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -211,6 +224,10 @@ async fn messages(
     )
 }
 
+#[utoipa::path(post, path = "/api/chat/session/{session_id}/read", tag = "chat", security(("bearer" = [])),
+    params(("session_id" = i64, Path)),
+    request_body = ReadRequest,
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::ChatRead>)))]
 async fn read(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -229,6 +246,9 @@ async fn read(
     ok("标记成功", json!({ "read_seq": read_seq }))
 }
 
+#[utoipa::path(post, path = "/api/chat/end/{session_id}", tag = "chat", security(("bearer" = [])),
+    params(("session_id" = i64, Path)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::ChatEnded>)))]
 async fn end(state: web::Data<AppState>, user: CurrentUser, path: web::Path<String>) -> ApiResult {
     let session_id = parse_id(&path, chat::MSG_SESSION_NOT_FOUND)?;
     let (session, _) = chat::session_for(&state.db, user.0.id, session_id).await?;
@@ -249,6 +269,9 @@ async fn end(state: web::Data<AppState>, user: CurrentUser, path: web::Path<Stri
     )
 }
 
+#[utoipa::path(get, path = "/api/chat/sessions", tag = "chat", security(("bearer" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::ChatSessions>)))]
 async fn sessions(state: web::Data<AppState>, user: CurrentUser, page: Pagination) -> ApiResult {
     let filter = Condition::any()
         .add(session::Column::UserId.eq(user.0.id))
@@ -280,6 +303,9 @@ async fn billings_page(state: &AppState, condition: Condition, page: Pagination)
     ok("获取成功", json!({ "billings": list, "total": total }))
 }
 
+#[utoipa::path(get, path = "/api/chat/billings", tag = "chat", security(("bearer" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::ChatBillings>)))]
 async fn my_billings(state: web::Data<AppState>, user: CurrentUser, page: Pagination) -> ApiResult {
     billings_page(
         &state,
@@ -289,6 +315,9 @@ async fn my_billings(state: web::Data<AppState>, user: CurrentUser, page: Pagina
     .await
 }
 
+#[utoipa::path(get, path = "/api/chat/counselor/billings", tag = "chat", security(("bearer" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::ChatBillings>)))]
 async fn counselor_billings(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -303,6 +332,8 @@ async fn counselor_billings(
     .await
 }
 
+#[utoipa::path(get, path = "/api/chat/counselor/account", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::CounselorAccount>)))]
 async fn counselor_account(state: web::Data<AppState>, user: CurrentUser) -> ApiResult {
     let counselor = counselors::counselor_of_user(&state.db, user.0.id)
         .await?
@@ -314,6 +345,9 @@ async fn counselor_account(state: web::Data<AppState>, user: CurrentUser) -> Api
     )
 }
 
+#[utoipa::path(post, path = "/api/chat/counselor/withdraw", tag = "chat", security(("bearer" = [])),
+    request_body = WithdrawRequestBody,
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::CounselorWithdraw>)))]
 async fn request_withdraw(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -345,6 +379,9 @@ async fn request_withdraw(
     )
 }
 
+#[utoipa::path(get, path = "/api/chat/counselor/withdraws", tag = "chat", security(("bearer" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::CounselorWithdraws>)))]
 async fn my_withdraws(
     state: web::Data<AppState>,
     user: CurrentUser,

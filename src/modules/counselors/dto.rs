@@ -23,7 +23,7 @@ pub fn rating_to_wire(hundredths: i32) -> f64 {
 }
 
 /// The counselor object (user_api.md §4.2, admin_api.md §2.3) with its computed statistics.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
 pub struct CounselorView {
     pub id: i64,
     /// The linked `users.id`; 0 when the counselor has no account.
@@ -69,7 +69,7 @@ impl CounselorView {
 }
 
 /// `data` of the counselor lists: `counselors` (user client) and `list` (admin console) are the same array.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
 pub struct CounselorPage {
     pub counselors: Vec<CounselorView>,
     pub list: Vec<CounselorView>,
@@ -91,7 +91,7 @@ pub struct ListQuery {
 }
 
 /// `POST /api/admin/counselors`. `status` and `rating` are honoured when given, including 0.
-#[derive(Deserialize, Validate, Debug)]
+#[derive(Deserialize, Validate, Debug, utoipa::ToSchema)]
 pub struct CreateCounselorRequest {
     /// Checked by `counselor_name` in the service (trimmed, 2–50).
     pub name: String,
@@ -122,7 +122,7 @@ pub struct CreateCounselorRequest {
 
 /// `PUT /api/admin/counselors/:id`: every present field is applied, zero values included. The console
 /// sends the whole row (with `id`, `created_at`, computed fields…), which are ignored.
-#[derive(Deserialize, Validate, Debug)]
+#[derive(Deserialize, Validate, Debug, utoipa::ToSchema)]
 pub struct UpdateCounselorRequest {
     /// Checked like on create.
     pub name: Option<String>,
@@ -144,7 +144,7 @@ pub struct UpdateCounselorRequest {
 }
 
 /// The reviewer shown beside a review; blank for anonymous reviews.
-#[derive(Serialize, Clone, Debug, Default)]
+#[derive(Serialize, Clone, Debug, Default, utoipa::ToSchema)]
 pub struct ReviewUser {
     pub id: i64,
     pub username: String,
@@ -152,7 +152,7 @@ pub struct ReviewUser {
 }
 
 /// A review as `GET /api/counselor/:id/reviews` returns it (user_api.md §4.12).
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
 pub struct ReviewView {
     pub id: i64,
     pub order_id: i64,
@@ -200,7 +200,7 @@ impl ReviewView {
 
 /// `POST /api/counselor/review` as Orders.vue sends it. `counselor_id` is accepted and checked against the
 /// order, which is the authority.
-#[derive(Deserialize, Validate, Debug)]
+#[derive(Deserialize, Validate, Debug, utoipa::ToSchema)]
 pub struct CreateReviewRequest {
     pub order_id: i64,
     pub counselor_id: Option<i64>,
@@ -214,7 +214,7 @@ pub struct CreateReviewRequest {
 }
 
 /// `POST /api/counselor/application`.
-#[derive(Deserialize, Validate, Debug)]
+#[derive(Deserialize, Validate, Debug, utoipa::ToSchema)]
 pub struct ApplicationRequest {
     #[serde(default)]
     #[validate(length(max = 50, message = "姓名过长"))]
@@ -252,7 +252,7 @@ pub struct ApplicationRequest {
 }
 
 /// `PUT …/review` of an application: `status` 1 approves, 2 rejects (with a reason).
-#[derive(Deserialize, Validate, Debug)]
+#[derive(Deserialize, Validate, Debug, utoipa::ToSchema)]
 pub struct ReviewApplicationRequest {
     pub status: i32,
     #[serde(default)]
@@ -261,7 +261,7 @@ pub struct ReviewApplicationRequest {
 }
 
 /// A user shown beside an application (`user`, `reviewer`).
-#[derive(Serialize, Clone, Debug, Default)]
+#[derive(Serialize, Clone, Debug, Default, utoipa::ToSchema)]
 pub struct PersonView {
     pub id: i64,
     pub username: String,
@@ -271,7 +271,7 @@ pub struct PersonView {
 }
 
 /// An application (user_api.md §4.13, admin_api.md §2.4). `reviewer` is omitted when nobody reviewed it.
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
 pub struct ApplicationView {
     pub id: i64,
     pub user_id: i64,

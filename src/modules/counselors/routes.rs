@@ -98,7 +98,7 @@ fn list_query(req: &HttpRequest) -> Result<ListQuery, AppError> {
         ("sort_by" = Option<String>, Query, description = "rating | price | service_count | created_at | review_count | years_exp"),
         ("sort_order" = Option<String>, Query, description = "asc | desc"),
         ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
-    responses((status = 200, description = "`data.counselors` (and `data.list`), `data.total`; enabled counselors only")))]
+    responses((status = 200, description = "`data.counselors` (and `data.list`), `data.total`; enabled counselors only", body = crate::openapi::Envelope<crate::modules::counselors::dto::CounselorPage>)))]
 pub async fn list_public(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let filter = ListFilter::parse(&list_query(&req)?, true)?;
     let paging = Pagination::from_query(req.query_string(), 10)?;
@@ -109,7 +109,7 @@ pub async fn list_public(state: web::Data<AppState>, req: HttpRequest) -> ApiRes
 }
 
 #[utoipa::path(get, path = "/api/counselor/{id}", tag = "counselor",
-    responses((status = 200, description = "The counselor with service_count, review_count, is_recommended"),
+    responses((status = 200, description = "The counselor with service_count, review_count, is_recommended", body = crate::openapi::Envelope<crate::modules::counselors::dto::CounselorView>),
         (status = 404, description = "咨询师不存在")))]
 pub async fn counselor_detail(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
     let id = parse_id(&path, MSG_COUNSELOR_NOT_FOUND)?;
@@ -117,7 +117,7 @@ pub async fn counselor_detail(state: web::Data<AppState>, path: web::Path<String
 }
 
 #[utoipa::path(get, path = "/api/counselor/{id}/reviews", tag = "counselor",
-    responses((status = 200, description = "`data.reviews`, `data.total`: visible reviews, newest first")))]
+    responses((status = 200, description = "`data.reviews`, `data.total`: visible reviews, newest first", body = crate::openapi::Envelope<crate::openapi::shapes::ReviewPage>)))]
 pub async fn counselor_reviews(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -129,8 +129,8 @@ pub async fn counselor_reviews(
     ok("获取成功", json!({ "reviews": reviews, "total": total }))
 }
 
-#[utoipa::path(post, path = "/api/counselor/review", tag = "counselor", security(("bearer" = [])),
-    responses((status = 200, description = "Review stored; the counselor's rating follows"),
+#[utoipa::path(post, path = "/api/counselor/review", tag = "counselor", security(("bearer" = [])), request_body = crate::modules::counselors::dto::CreateReviewRequest,
+    responses((status = 200, description = "Review stored; the counselor's rating follows", body = crate::openapi::Envelope<crate::modules::counselors::dto::ReviewView>),
         (status = 400, description = "Not completed, already reviewed"), (status = 403, description = "Not your order")))]
 pub async fn create_review(
     state: web::Data<AppState>,
@@ -141,8 +141,8 @@ pub async fn create_review(
     ok("评价成功", review)
 }
 
-#[utoipa::path(post, path = "/api/counselor/application", tag = "counselor", security(("bearer" = [])),
-    responses((status = 200, description = "`data.id`")))]
+#[utoipa::path(post, path = "/api/counselor/application", tag = "counselor", security(("bearer" = [])), request_body = crate::modules::counselors::dto::ApplicationRequest,
+    responses((status = 200, description = "`data.id`", body = crate::openapi::Envelope<crate::openapi::shapes::Id>)))]
 pub async fn submit_application(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -153,7 +153,7 @@ pub async fn submit_application(
 }
 
 #[utoipa::path(get, path = "/api/counselor/my-application", tag = "counselor", security(("bearer" = [])),
-    responses((status = 200, description = "The caller's application, or `data: null`")))]
+    responses((status = 200, description = "The caller's application, or `data: null`", body = crate::openapi::Envelope<Option<crate::modules::counselors::dto::ApplicationView>>)))]
 pub async fn my_application(state: web::Data<AppState>, user: CurrentUser) -> ApiResult {
     match applications::my_application(&state.db, user.0.id).await? {
         Some(app) => ok("查询成功", app),
@@ -163,8 +163,8 @@ pub async fn my_application(state: web::Data<AppState>, user: CurrentUser) -> Ap
 
 const CERTIFICATE_MAX_BYTES: usize = 5 * 1024 * 1024;
 
-#[utoipa::path(post, path = "/api/counselor/upload-certificate", tag = "counselor", security(("bearer" = [])),
-    responses((status = 200, description = "`data.url` (and `data.file_url`)")))]
+#[utoipa::path(post, path = "/api/counselor/upload-certificate", tag = "counselor", security(("bearer" = [])), request_body(content = crate::openapi::shapes::FileUpload, content_type = "multipart/form-data"),
+    responses((status = 200, description = "`data.url` (and `data.file_url`)", body = crate::openapi::Envelope<crate::openapi::shapes::Uploaded>)))]
 pub async fn upload_certificate(
     state: web::Data<AppState>,
     _user: CurrentUser,
@@ -213,7 +213,7 @@ fn application_query(req: &HttpRequest) -> Result<ApplicationListQuery, AppError
 }
 
 #[utoipa::path(get, path = "/api/counselor/applications", tag = "counselor", security(("bearer" = [])),
-    responses((status = 200, description = "`data.list`, `total`, `page`, `page_size`; users with is_admin only")))]
+    responses((status = 200, description = "`data.list`, `total`, `page`, `page_size`; users with is_admin only", body = crate::openapi::Envelope<crate::openapi::shapes::ApplicationPage>)))]
 pub async fn legacy_list_applications(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -229,8 +229,8 @@ pub async fn legacy_list_applications(
     )
 }
 
-#[utoipa::path(put, path = "/api/counselor/application/{id}/review", tag = "counselor", security(("bearer" = [])),
-    responses((status = 200, description = "审核成功; users with is_admin only")))]
+#[utoipa::path(put, path = "/api/counselor/application/{id}/review", tag = "counselor", security(("bearer" = [])), request_body = crate::modules::counselors::dto::ReviewApplicationRequest,
+    responses((status = 200, description = "审核成功; users with is_admin only", body = crate::openapi::Done)))]
 pub async fn legacy_review_application(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -261,7 +261,7 @@ fn raw_application_id(raw: &str) -> Result<i64, AppError> {
 #[utoipa::path(get, path = "/api/admin/counselors", tag = "admin-counselor", security(("bearer" = [])),
     params(("keyword" = Option<String>, Query), ("status" = Option<i32>, Query), ("sort_by" = Option<String>, Query),
         ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
-    responses((status = 200, description = "`data.list` and `data.counselors`, `data.total`; all statuses unless filtered")))]
+    responses((status = 200, description = "`data.list` and `data.counselors`, `data.total`; all statuses unless filtered", body = crate::openapi::Envelope<crate::modules::counselors::dto::CounselorPage>)))]
 pub async fn admin_list(
     state: web::Data<AppState>,
     _admin: CurrentAdmin,
@@ -276,7 +276,7 @@ pub async fn admin_list(
 }
 
 #[utoipa::path(get, path = "/api/admin/counselors/{id}", tag = "admin-counselor", security(("bearer" = [])),
-    responses((status = 200, description = "The counselor"), (status = 404, description = "咨询师不存在")))]
+    responses((status = 200, description = "The counselor", body = crate::openapi::Envelope<crate::modules::counselors::dto::CounselorView>), (status = 404, description = "咨询师不存在")))]
 pub async fn admin_detail(
     state: web::Data<AppState>,
     _admin: CurrentAdmin,
@@ -286,8 +286,8 @@ pub async fn admin_detail(
     ok("获取成功", service::counselor_view(&state.db, id).await?)
 }
 
-#[utoipa::path(post, path = "/api/admin/counselors", tag = "admin-counselor", security(("bearer" = [])),
-    responses((status = 200, description = "The created counselor"), (status = 409, description = "该用户已是咨询师")))]
+#[utoipa::path(post, path = "/api/admin/counselors", tag = "admin-counselor", security(("bearer" = [])), request_body = crate::modules::counselors::dto::CreateCounselorRequest,
+    responses((status = 200, description = "The created counselor", body = crate::openapi::Envelope<crate::modules::counselors::dto::CounselorView>), (status = 409, description = "该用户已是咨询师")))]
 pub async fn admin_create(
     state: web::Data<AppState>,
     _admin: CurrentAdmin,
@@ -296,8 +296,8 @@ pub async fn admin_create(
     ok("创建成功", service::create_counselor(&state, body).await?)
 }
 
-#[utoipa::path(put, path = "/api/admin/counselors/{id}", tag = "admin-counselor", security(("bearer" = [])),
-    responses((status = 200, description = "The updated counselor"), (status = 404, description = "咨询师不存在")))]
+#[utoipa::path(put, path = "/api/admin/counselors/{id}", tag = "admin-counselor", security(("bearer" = [])), request_body = crate::modules::counselors::dto::UpdateCounselorRequest,
+    responses((status = 200, description = "The updated counselor", body = crate::openapi::Envelope<crate::modules::counselors::dto::CounselorView>), (status = 404, description = "咨询师不存在")))]
 pub async fn admin_update(
     state: web::Data<AppState>,
     _admin: CurrentAdmin,
@@ -312,7 +312,7 @@ pub async fn admin_update(
 }
 
 #[utoipa::path(delete, path = "/api/admin/counselors/{id}", tag = "admin-counselor", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted"),
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done),
         (status = 400, description = "Has orders or reviews: disable it instead"), (status = 404, description = "咨询师不存在")))]
 pub async fn admin_delete(
     state: web::Data<AppState>,
@@ -326,7 +326,7 @@ pub async fn admin_delete(
 
 #[utoipa::path(get, path = "/api/admin/counselor/applications", tag = "admin-counselor", security(("bearer" = [])),
     params(("status" = Option<i32>, Query), ("keyword" = Option<String>, Query), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
-    responses((status = 200, description = "`data.list`, `data.total`")))]
+    responses((status = 200, description = "`data.list`, `data.total`", body = crate::openapi::Envelope<crate::openapi::shapes::ApplicationPage>)))]
 pub async fn admin_list_applications(
     state: web::Data<AppState>,
     _admin: CurrentAdmin,
@@ -342,7 +342,7 @@ pub async fn admin_list_applications(
 }
 
 #[utoipa::path(get, path = "/api/admin/counselor/applications/{id}", tag = "admin-counselor", security(("bearer" = [])),
-    responses((status = 200, description = "The application"), (status = 404, description = "申请不存在")))]
+    responses((status = 200, description = "The application", body = crate::openapi::Envelope<crate::modules::counselors::dto::ApplicationView>), (status = 404, description = "申请不存在")))]
 pub async fn admin_application_detail(
     state: web::Data<AppState>,
     _admin: CurrentAdmin,
@@ -355,8 +355,8 @@ pub async fn admin_application_detail(
     )
 }
 
-#[utoipa::path(put, path = "/api/admin/counselor/applications/{id}/review", tag = "admin-counselor", security(("bearer" = [])),
-    responses((status = 200, description = "审核成功; approval creates the linked counselor (`data.counselor_id`)"),
+#[utoipa::path(put, path = "/api/admin/counselor/applications/{id}/review", tag = "admin-counselor", security(("bearer" = [])), request_body = crate::modules::counselors::dto::ReviewApplicationRequest,
+    responses((status = 200, description = "审核成功; approval creates the linked counselor (`data.counselor_id`)", body = crate::openapi::Envelope<crate::openapi::shapes::ApprovedCounselor>),
         (status = 400, description = "Already processed, bad status, rejection without reason"), (status = 404, description = "申请不存在")))]
 pub async fn admin_review_application(
     state: web::Data<AppState>,

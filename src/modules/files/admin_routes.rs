@@ -31,8 +31,8 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
         .route("/api/admin/upload/file", web::post().to(upload_file));
 }
 
-#[utoipa::path(post, path = "/api/admin/upload/image", tag = "admin-files", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {url, file_url}` (relative)"), (status = 400, description = "Too large or not an image")))]
+#[utoipa::path(post, path = "/api/admin/upload/image", tag = "admin-files", security(("bearer" = [])), request_body(content = crate::openapi::shapes::FileUpload, content_type = "multipart/form-data"),
+    responses((status = 200, description = "`data: {url, file_url}` (relative)", body = crate::openapi::Envelope<crate::openapi::shapes::Uploaded>), (status = 400, description = "Too large or not an image")))]
 pub async fn upload_image(state: web::Data<AppState>, payload: Multipart) -> ApiResult {
     let file =
         storage::read_file_field(payload, "file", IMAGE_MAX_BYTES, "文件大小不能超过2MB").await?;
@@ -50,8 +50,8 @@ pub async fn upload_image(state: web::Data<AppState>, payload: Multipart) -> Api
     )
 }
 
-#[utoipa::path(post, path = "/api/admin/upload/file", tag = "admin-files", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {file_name, original_name, url, file_url, file_size, mime_type}`")))]
+#[utoipa::path(post, path = "/api/admin/upload/file", tag = "admin-files", security(("bearer" = [])), request_body(content = crate::openapi::shapes::FileUpload, content_type = "multipart/form-data"),
+    responses((status = 200, description = "`data: {file_name, original_name, url, file_url, file_size, mime_type}`", body = crate::openapi::Envelope<crate::openapi::shapes::AdminUploadedFile>)))]
 pub async fn upload_file(state: web::Data<AppState>, payload: Multipart) -> ApiResult {
     let max = state.settings.upload.max_bytes;
     let file = storage::read_file_field(

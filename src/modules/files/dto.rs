@@ -6,14 +6,14 @@ use serde::Serialize;
 use super::entity::Model as File;
 
 /// The uploader shown with a file.
-#[derive(Serialize, Clone, Debug, Default)]
+#[derive(Serialize, Clone, Debug, Default, utoipa::ToSchema)]
 pub struct Uploader {
     pub id: i64,
     pub username: String,
     pub avatar: String,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
 pub struct FileView {
     pub id: i64,
     pub file_name: String,

@@ -18,8 +18,8 @@ pub fn user_routes(cfg: &mut web::ServiceConfig) {
         .route("/api/file/{id}", web::delete().to(delete_file));
 }
 
-#[utoipa::path(post, path = "/api/upload", tag = "file", security(("bearer" = [])),
-    responses((status = 200, description = "`data.{id, file_name, original_name, file_url, url, file_size, mime_type}`"),
+#[utoipa::path(post, path = "/api/upload", tag = "file", security(("bearer" = [])), request_body(content = crate::openapi::shapes::UserFileUpload, content_type = "multipart/form-data"),
+    responses((status = 200, description = "`data.{id, file_name, original_name, file_url, url, file_size, mime_type}`", body = crate::openapi::Envelope<crate::openapi::shapes::UploadedFile>),
         (status = 400, description = "No file, too large, refused type, bad form field")))]
 pub async fn upload(
     state: web::Data<AppState>,
@@ -44,7 +44,7 @@ pub async fn upload(
 }
 
 #[utoipa::path(get, path = "/api/file/{id}", tag = "file", security(("bearer" = [])),
-    responses((status = 200, description = "The file with its uploader"), (status = 403, description = "无权访问此文件"),
+    responses((status = 200, description = "The file with its uploader", body = crate::openapi::Envelope<crate::modules::files::dto::FileView>), (status = 403, description = "无权访问此文件"),
         (status = 404, description = "文件不存在 (also once deleted)")))]
 pub async fn get_file(
     state: web::Data<AppState>,
@@ -66,7 +66,7 @@ pub async fn get_file(
 }
 
 #[utoipa::path(delete, path = "/api/file/{id}", tag = "file", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted: status 0 and removed from disk"), (status = 403, description = "无权删除此文件"),
+    responses((status = 200, description = "Deleted: status 0 and removed from disk", body = crate::openapi::Done), (status = 403, description = "无权删除此文件"),
         (status = 404, description = "文件不存在")))]
 pub async fn delete_file(
     state: web::Data<AppState>,

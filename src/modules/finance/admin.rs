@@ -99,6 +99,9 @@ async fn withdraw_page(state: &AppState, condition: Condition, page: Pagination)
     )
 }
 
+#[utoipa::path(get, path = "/api/admin/withdraws", tag = "admin-finance", security(("bearer" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query), ("status" = Option<i32>, Query), ("counselor_id" = Option<i64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::WithdrawPage>)))]
 async fn list_withdraws(
     state: web::Data<AppState>,
     page: Pagination,
@@ -116,6 +119,9 @@ async fn list_withdraws(
     withdraw_page(&state, condition, page).await
 }
 
+#[utoipa::path(get, path = "/api/admin/withdraws/pending", tag = "admin-finance", security(("bearer" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::WithdrawPage>)))]
 async fn pending_withdraws(state: web::Data<AppState>, page: Pagination) -> ApiResult {
     withdraw_page(
         &state,
@@ -125,6 +131,10 @@ async fn pending_withdraws(state: web::Data<AppState>, page: Pagination) -> ApiR
     .await
 }
 
+#[utoipa::path(post, path = "/api/admin/withdraw/{id}/approve", tag = "admin-finance", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    request_body = ApproveRequest,
+    responses((status = 200, description = "审核成功 (approved, or rejected with the amount back in the balance)", body = crate::openapi::Envelope<WithdrawView>)))]
 async fn approve(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
@@ -154,6 +164,9 @@ async fn approve(
     )
 }
 
+#[utoipa::path(post, path = "/api/admin/withdraw/{id}/transfer", tag = "admin-finance", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "确认打款成功", body = crate::openapi::Envelope<WithdrawView>)))]
 async fn transfer(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
@@ -271,6 +284,9 @@ async fn scalar<C: ConnectionTrait>(
     Ok(v.unwrap_or(0))
 }
 
+#[utoipa::path(get, path = "/api/admin/finance/stats", tag = "admin-finance", security(("bearer" = [])),
+    params(("start_date" = Option<String>, Query, description = "YYYY-MM-DD"), ("end_date" = Option<String>, Query, description = "YYYY-MM-DD")),
+    responses((status = 200, description = "Success", body = crate::openapi::shapes::FinanceStats)))]
 async fn stats(
     state: web::Data<AppState>,
     range: web::Query<DateRange>,
@@ -354,6 +370,9 @@ async fn stats(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(get, path = "/api/admin/finance/revenue", tag = "admin-finance", security(("bearer" = [])),
+    params(("start_date" = Option<String>, Query, description = "YYYY-MM-DD"), ("end_date" = Option<String>, Query, description = "YYYY-MM-DD"), ("group_by" = Option<String>, Query, description = "day|week|month|year")),
+    responses((status = 200, description = "Success", body = crate::openapi::shapes::Revenue)))]
 async fn revenue(
     state: web::Data<AppState>,
     range: web::Query<DateRange>,
@@ -397,6 +416,9 @@ async fn revenue(
     })))
 }
 
+#[utoipa::path(get, path = "/api/admin/finance/reports", tag = "admin-finance", security(("bearer" = [])),
+    params(("start_date" = Option<String>, Query, description = "YYYY-MM-DD"), ("end_date" = Option<String>, Query, description = "YYYY-MM-DD"), ("type" = Option<String>, Query, description = "income|withdraw|account")),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::FinanceReport>)))]
 async fn reports(state: web::Data<AppState>, range: web::Query<DateRange>) -> ApiResult {
     let db = &state.db;
     let backend = db.get_database_backend();
@@ -501,6 +523,9 @@ struct AccountFilter {
     counselor_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/admin/finance/accounts", tag = "admin-finance", security(("bearer" = [])),
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query), ("counselor_id" = Option<i64>, Query)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::AccountPage>)))]
 async fn accounts(
     state: web::Data<AppState>,
     page: Pagination,
@@ -536,6 +561,9 @@ async fn accounts(
 }
 
 /// `:id` is a counselor id, as in the original.
+#[utoipa::path(get, path = "/api/admin/finance/accounts/{counselor_id}", tag = "admin-finance", security(("bearer" = [])),
+    params(("counselor_id" = i64, Path)),
+    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::AccountDetail>)))]
 async fn account_detail(state: web::Data<AppState>, path: web::Path<String>) -> ApiResult {
     let counselor_id = parse_id(&path, "账户不存在")?;
     let account = account::Entity::find()

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::entity::{account, withdrawal};
 use crate::money;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: i64,
     pub counselor_id: i64,
@@ -15,6 +15,7 @@ pub struct AccountView {
     pub frozen_amount: f64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = Option<crate::openapi::shapes::ChatCounselor>)]
     pub counselor: Value,
 }
 
@@ -34,7 +35,7 @@ impl AccountView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WithdrawView {
     pub id: i64,
     pub counselor_id: i64,
@@ -48,6 +49,7 @@ pub struct WithdrawView {
     pub transferred_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(value_type = Option<crate::openapi::shapes::ChatCounselor>)]
     pub counselor: Value,
 }
 
@@ -72,7 +74,7 @@ impl WithdrawView {
 }
 
 /// `POST /api/admin/withdraw/{id}/approve`: `false` is a valid value (a rejection).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ApproveRequest {
     pub approved: bool,
     #[serde(default)]

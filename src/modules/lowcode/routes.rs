@@ -72,7 +72,7 @@ fn field_errors(prefix: &str, errors: &FieldErrors) -> ApiResult {
 }
 
 #[utoipa::path(get, path = "/api/admin/lowcode/forms", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {list, total}`, mirrored as top-level `list`/`total`; query page, page_size|pageSize, title")))]
+    responses((status = 200, description = "`data: {list, total}`, mirrored as top-level `list`/`total`; query page, page_size|pageSize, title", body = crate::openapi::shapes::FormList)))]
 pub async fn list_forms(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -103,15 +103,15 @@ async fn save_form_as(state: &AppState, path_id: Option<i64>, body: &Value) -> A
     }
 }
 
-#[utoipa::path(post, path = "/api/admin/lowcode/forms", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: LowcodeForm`; body {id?, title, description?, items | form_json (JSON text), status?}"),
+#[utoipa::path(post, path = "/api/admin/lowcode/forms", tag = "admin-lowcode", security(("bearer" = [])), request_body = crate::openapi::shapes::SaveForm,
+    responses((status = 200, description = "`data: LowcodeForm`; body {id?, title, description?, items | form_json (JSON text), status?}", body = crate::openapi::Envelope<super::dto::FormView>),
         (status = 400, description = "Invalid field list: `data.errors`")))]
 pub async fn save_form(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult {
     save_form_as(&state, None, &body).await
 }
 
-#[utoipa::path(put, path = "/api/admin/lowcode/forms/{id}", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: LowcodeForm`; a changed field list of a form with submissions becomes version+1"),
+#[utoipa::path(put, path = "/api/admin/lowcode/forms/{id}", tag = "admin-lowcode", security(("bearer" = [])), request_body = crate::openapi::shapes::SaveForm,
+    responses((status = 200, description = "`data: LowcodeForm`; a changed field list of a form with submissions becomes version+1", body = crate::openapi::Envelope<super::dto::FormView>),
         (status = 404, description = "表单不存在")))]
 pub async fn update_form(
     state: web::Data<AppState>,
@@ -123,7 +123,7 @@ pub async fn update_form(
 }
 
 #[utoipa::path(get, path = "/api/admin/lowcode/forms/{id}", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: LowcodeForm`"), (status = 404, description = "表单不存在")))]
+    responses((status = 200, description = "`data: LowcodeForm`", body = crate::openapi::Envelope<super::dto::FormView>), (status = 404, description = "表单不存在")))]
 pub async fn get_form(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_FORM_NOT_FOUND)?;
     let form = service::find_form(&state.db, id).await?;
@@ -131,7 +131,7 @@ pub async fn get_form(state: web::Data<AppState>, id: web::Path<String>) -> ApiR
 }
 
 #[utoipa::path(delete, path = "/api/admin/lowcode/forms/{id}", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted with its submissions and versions"), (status = 404, description = "表单不存在")))]
+    responses((status = 200, description = "Deleted with its submissions and versions", body = crate::openapi::Done), (status = 404, description = "表单不存在")))]
 pub async fn delete_form(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_FORM_NOT_FOUND)?;
     service::delete_form(&state.db, id).await?;
@@ -139,7 +139,7 @@ pub async fn delete_form(state: web::Data<AppState>, id: web::Path<String>) -> A
 }
 
 #[utoipa::path(get, path = "/api/admin/lowcode/forms/{id}/data", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {list: [{id, form_id, form_version, form_data, created_by, created_at}], total}`")))]
+    responses((status = 200, description = "`data: {list: [{id, form_id, form_version, form_data, created_by, created_at}], total}`", body = crate::openapi::Envelope<crate::openapi::shapes::FormDataPage>)))]
 pub async fn list_data(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -150,8 +150,8 @@ pub async fn list_data(
     ok("获取成功", json!({ "list": list, "total": total }))
 }
 
-#[utoipa::path(post, path = "/api/admin/lowcode/forms/{id}/submit", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: FormData`; body: {form_data: JSON text} | {data: {...}} | the object itself; also POST …/data"),
+#[utoipa::path(post, path = "/api/admin/lowcode/forms/{id}/submit", tag = "admin-lowcode", security(("bearer" = [])), request_body = Object,
+    responses((status = 200, description = "`data: FormData`; body: {form_data: JSON text} | {data: {...}} | the object itself; also POST …/data", body = crate::openapi::Envelope<super::dto::FormDataView>),
         (status = 400, description = "表单数据校验失败: `data.errors`"), (status = 404, description = "表单不存在")))]
 pub async fn submit(
     state: web::Data<AppState>,
@@ -168,7 +168,7 @@ pub async fn submit(
 }
 
 #[utoipa::path(delete, path = "/api/admin/lowcode/forms/{id}/data/{data_id}", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted"), (status = 404, description = "记录不存在")))]
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done), (status = 404, description = "记录不存在")))]
 pub async fn delete_data(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -181,7 +181,7 @@ pub async fn delete_data(
 }
 
 #[utoipa::path(get, path = "/api/admin/lowcode/pages", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {list, total}` (also top level); query page, page_size|pageSize, title")))]
+    responses((status = 200, description = "`data: {list, total}` (also top level); query page, page_size|pageSize, title", body = crate::openapi::shapes::PageList)))]
 pub async fn list_pages(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -208,14 +208,14 @@ async fn save_page_as(state: &AppState, path_id: Option<i64>, body: &Value) -> A
     ok("保存成功", page)
 }
 
-#[utoipa::path(post, path = "/api/admin/lowcode/pages", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: LowcodePage`; body {id?, title, description?, path?, items | page_json (JSON text), status?}")))]
+#[utoipa::path(post, path = "/api/admin/lowcode/pages", tag = "admin-lowcode", security(("bearer" = [])), request_body = crate::openapi::shapes::SavePage,
+    responses((status = 200, description = "`data: LowcodePage`; body {id?, title, description?, path?, items | page_json (JSON text), status?}", body = crate::openapi::Envelope<super::dto::PageView>)))]
 pub async fn save_page(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult {
     save_page_as(&state, None, &body).await
 }
 
-#[utoipa::path(put, path = "/api/admin/lowcode/pages/{id}", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: LowcodePage`"), (status = 404, description = "页面不存在")))]
+#[utoipa::path(put, path = "/api/admin/lowcode/pages/{id}", tag = "admin-lowcode", security(("bearer" = [])), request_body = crate::openapi::shapes::SavePage,
+    responses((status = 200, description = "`data: LowcodePage`", body = crate::openapi::Envelope<super::dto::PageView>), (status = 404, description = "页面不存在")))]
 pub async fn update_page(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -226,7 +226,7 @@ pub async fn update_page(
 }
 
 #[utoipa::path(get, path = "/api/admin/lowcode/pages/{id}", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "`data: LowcodePage`"), (status = 404, description = "页面不存在")))]
+    responses((status = 200, description = "`data: LowcodePage`", body = crate::openapi::Envelope<super::dto::PageView>), (status = 404, description = "页面不存在")))]
 pub async fn get_page(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_PAGE_NOT_FOUND)?;
     let page = service::find_page(&state.db, id).await?;
@@ -234,7 +234,7 @@ pub async fn get_page(state: web::Data<AppState>, id: web::Path<String>) -> ApiR
 }
 
 #[utoipa::path(delete, path = "/api/admin/lowcode/pages/{id}", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted"), (status = 404, description = "页面不存在")))]
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done), (status = 404, description = "页面不存在")))]
 pub async fn delete_page(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_PAGE_NOT_FOUND)?;
     service::delete_page(&state.db, id).await?;
@@ -242,7 +242,7 @@ pub async fn delete_page(state: web::Data<AppState>, id: web::Path<String>) -> A
 }
 
 #[utoipa::path(get, path = "/api/admin/lowcode/pages/{id}/preview", tag = "admin-lowcode", security(("bearer" = [])),
-    responses((status = 200, description = "text/html rendering of the page; every stored string is escaped"),
+    responses((status = 200, description = "text/html rendering of the page; every stored string is escaped", content_type = "text/html", body = String),
         (status = 404, description = "页面不存在")))]
 pub async fn preview_page(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_PAGE_NOT_FOUND)?;

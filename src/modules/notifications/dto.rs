@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 use super::entity::Model as Notification;
 
 /// The receiver shown with each notification.
-#[derive(Serialize, Clone, Debug, Default)]
+#[derive(Serialize, Clone, Debug, Default, utoipa::ToSchema)]
 pub struct Receiver {
     pub id: i64,
     pub username: String,
     pub avatar: String,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug, utoipa::ToSchema)]
 pub struct NotificationView {
     pub id: i64,
     pub user_id: i64,

@@ -21,7 +21,7 @@ pub fn user_routes(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/notification/list", tag = "notification", security(("bearer" = [])),
     params(("type" = Option<String>, Query), ("is_read" = Option<String>, Query, description = "`true` read only; other non-empty values unread only"),
         ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
-    responses((status = 200, description = "`data.notifications`, `data.total`, `data.unread_count`")))]
+    responses((status = 200, description = "`data.notifications`, `data.total`, `data.unread_count`", body = crate::openapi::Envelope<crate::openapi::shapes::NotificationPage>)))]
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpRequest) -> ApiResult {
     let q = web::Query::<ListQuery>::from_query(req.query_string())
         .map(web::Query::into_inner)
@@ -35,7 +35,7 @@ pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpReques
 }
 
 #[utoipa::path(post, path = "/api/notification/{id}/read", tag = "notification", security(("bearer" = [])),
-    responses((status = 200, description = "标记成功"), (status = 404, description = "通知不存在 (also someone else's)")))]
+    responses((status = 200, description = "标记成功", body = crate::openapi::Done), (status = 404, description = "通知不存在 (also someone else's)")))]
 pub async fn read(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -47,14 +47,14 @@ pub async fn read(
 }
 
 #[utoipa::path(post, path = "/api/notification/read-all", tag = "notification", security(("bearer" = [])),
-    responses((status = 200, description = "标记成功")))]
+    responses((status = 200, description = "标记成功", body = crate::openapi::Done)))]
 pub async fn read_all(state: web::Data<AppState>, user: CurrentUser) -> ApiResult {
     service::mark_all_read(&state.db, user.0.id).await?;
     ok_msg("标记成功")
 }
 
 #[utoipa::path(delete, path = "/api/notification/{id}", tag = "notification", security(("bearer" = [])),
-    responses((status = 200, description = "删除成功"), (status = 404, description = "通知不存在 (also someone else's)")))]
+    responses((status = 200, description = "删除成功", body = crate::openapi::Done), (status = 404, description = "通知不存在 (also someone else's)")))]
 pub async fn delete(
     state: web::Data<AppState>,
     user: CurrentUser,

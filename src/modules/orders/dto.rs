@@ -23,7 +23,7 @@ pub struct CreateOrderRequest {
     pub notes: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedOrder {
     pub order_id: i64,
     pub id: i64,
@@ -51,7 +51,7 @@ pub struct ValidateQuery {
 }
 
 /// The user object inside an order.
-#[derive(Serialize, Clone, Default)]
+#[derive(Serialize, Clone, Default, utoipa::ToSchema)]
 pub struct UserBrief {
     pub id: i64,
     pub username: String,
@@ -73,7 +73,7 @@ impl From<&User> for UserBrief {
 }
 
 /// The counselor object inside an order (price in yuan per minute, rating 0–5).
-#[derive(Serialize, Clone, Default)]
+#[derive(Serialize, Clone, Default, utoipa::ToSchema)]
 pub struct CounselorBrief {
     pub id: i64,
     pub user_id: i64,
@@ -107,7 +107,7 @@ impl From<&Counselor> for CounselorBrief {
 }
 
 /// An order with every §4.3 key, its buyer and counselor, and `has_review`.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: i64,
     pub order_no: String,
@@ -198,7 +198,7 @@ pub fn status_text(status: i32) -> &'static str {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OrderList {
     pub orders: Vec<OrderView>,
     /// The admin console reads `list`.
@@ -208,7 +208,7 @@ pub struct OrderList {
     pub page_size: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ValidateResult {
     pub action: String,
     pub valid: bool,
@@ -220,7 +220,7 @@ pub struct ValidateResult {
     pub status_text: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub event: &'static str,
     pub time: DateTime<Utc>,
@@ -256,7 +256,7 @@ impl From<&order_event::Model> for TimelineEntry {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OrderStatistics {
     pub total_orders: u64,
     pub pending_orders: u64,

@@ -3,7 +3,10 @@
 use actix_web::web;
 use serde::Deserialize;
 
-use super::dto::{CreateOrderRequest, CreatedOrder, UpdateStatusRequest, ValidateQuery};
+use super::dto::{
+    CreateOrderRequest, CreatedOrder, OrderList, OrderStatistics, OrderView, UpdateStatusRequest,
+    ValidateQuery, ValidateResult,
+};
 use super::rules::cancel_target;
 use super::service::{self, MSG_FORBIDDEN_CHANGE, MSG_FORBIDDEN_VIEW, MSG_ORDER_NOT_FOUND};
 use super::status::{Actor, OrderStatus};
@@ -55,7 +58,7 @@ fn id_filter(raw: Option<&str>) -> Option<i64> {
 
 #[utoipa::path(post, path = "/api/order/create", tag = "order", security(("bearer" = [])),
     request_body = CreateOrderRequest,
-    responses((status = 200, description = "`data.order_id`, `order_no`, `amount`, `status`, `create_at`")))]
+    responses((status = 200, description = "`data.order_id`, `order_no`, `amount`, `status`, `create_at`", body = crate::openapi::Envelope<CreatedOrder>)))]
 pub async fn create_order(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -77,7 +80,7 @@ pub async fn create_order(
 }
 
 #[utoipa::path(get, path = "/api/order/{id}", tag = "order", security(("bearer" = [])),
-    responses((status = 200, description = "The order with `user` and `counselor`"), (status = 403, description = "无权访问此订单")))]
+    responses((status = 200, description = "The order with `user` and `counselor`", body = crate::openapi::Envelope<OrderView>), (status = 403, description = "无权访问此订单")))]
 pub async fn get_order(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -90,7 +93,7 @@ pub async fn get_order(
 
 #[utoipa::path(get, path = "/api/order/list", tag = "order", security(("bearer" = [])),
     params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query), ("status" = Option<i32>, Query)),
-    responses((status = 200, description = "`data.orders`, `data.total`")))]
+    responses((status = 200, description = "`data.orders`, `data.total`", body = crate::openapi::Envelope<OrderList>)))]
 pub async fn list_my_orders(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -110,7 +113,7 @@ pub async fn list_my_orders(
 }
 
 #[utoipa::path(get, path = "/api/counselor/orders", tag = "order", security(("bearer" = [])),
-    responses((status = 200, description = "`data.orders`, `data.total`"), (status = 403, description = "不是咨询师")))]
+    responses((status = 200, description = "`data.orders`, `data.total`", body = crate::openapi::Envelope<OrderList>), (status = 403, description = "不是咨询师")))]
 pub async fn list_counselor_orders(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -134,7 +137,7 @@ pub async fn list_counselor_orders(
 
 #[utoipa::path(put, path = "/api/order/{id}/status", tag = "order", security(("bearer" = [])),
     request_body = UpdateStatusRequest,
-    responses((status = 200, description = "更新成功"), (status = 400, description = "The transition table refuses")))]
+    responses((status = 200, description = "更新成功", body = crate::openapi::Done), (status = 400, description = "The transition table refuses")))]
 pub async fn update_status(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -168,7 +171,7 @@ fn actor_label(actor: Actor) -> &'static str {
 }
 
 #[utoipa::path(post, path = "/api/order/{id}/cancel", tag = "order", security(("bearer" = [])),
-    responses((status = 200, description = "取消成功; a paid order is refunded and ends as 4")))]
+    responses((status = 200, description = "取消成功; a paid order is refunded and ends as 4", body = crate::openapi::Done)))]
 pub async fn cancel_order(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -192,7 +195,7 @@ pub async fn cancel_order(
 
 #[utoipa::path(get, path = "/api/order/{id}/validate", tag = "order", security(("bearer" = [])),
     params(("action" = String, Query, description = "pay|cancel|refund|review|complete")),
-    responses((status = 200, description = "`data.valid`/`allowed`, `errors`, `reason`, `status`, `status_text`")))]
+    responses((status = 200, description = "`data.valid`/`allowed`, `errors`, `reason`, `status`, `status_text`", body = crate::openapi::Envelope<ValidateResult>)))]
 pub async fn validate_order(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -209,7 +212,7 @@ pub async fn validate_order(
 }
 
 #[utoipa::path(get, path = "/api/order/{id}/timeline", tag = "order", security(("bearer" = [])),
-    responses((status = 200, description = "`data.timeline[]`: event, time, message, from_status, to_status, actor")))]
+    responses((status = 200, description = "`data.timeline[]`: event, time, message, from_status, to_status, actor", body = crate::openapi::Envelope<crate::openapi::shapes::OrderTimeline>)))]
 pub async fn order_timeline(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -225,7 +228,7 @@ pub async fn order_timeline(
 
 #[utoipa::path(get, path = "/api/admin/orders", tag = "admin-order", security(("bearer" = [])),
     params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query), ("status" = Option<i32>, Query), ("keyword" = Option<String>, Query)),
-    responses((status = 200, description = "`data.orders` and `data.list`, `data.total`")))]
+    responses((status = 200, description = "`data.orders` and `data.list`, `data.total`", body = crate::openapi::Envelope<OrderList>)))]
 pub async fn admin_list_orders(
     state: web::Data<AppState>,
     _admin: CurrentAdmin,
@@ -246,14 +249,14 @@ pub async fn admin_list_orders(
 }
 
 #[utoipa::path(get, path = "/api/admin/orders/statistics", tag = "admin-order", security(("bearer" = [])),
-    responses((status = 200, description = "Counts and amounts")))]
+    responses((status = 200, description = "Counts and amounts", body = crate::openapi::Envelope<OrderStatistics>)))]
 pub async fn admin_statistics(state: web::Data<AppState>, _admin: CurrentAdmin) -> ApiResult {
     ok("获取成功", service::statistics(&state).await?)
 }
 
 #[utoipa::path(put, path = "/api/admin/orders/{id}/status", tag = "admin-order", security(("bearer" = [])),
     request_body = UpdateStatusRequest,
-    responses((status = 200, description = "更新成功 (through the transition table as admin)")))]
+    responses((status = 200, description = "更新成功 (through the transition table as admin)", body = crate::openapi::Done)))]
 pub async fn admin_update_status(
     state: web::Data<AppState>,
     admin: CurrentAdmin,

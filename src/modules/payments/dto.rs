@@ -60,12 +60,14 @@ pub struct RefundRequest {
 }
 
 /// What `POST /api/payment/create` and recharge answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentCreated {
     pub payment_id: i64,
     pub payment_no: String,
     pub amount: f64,
     pub pay_url: String,
+    /// What the client hands to the provider's SDK (WeChat JSAPI parameters), if anything.
+    #[schema(value_type = Option<Object>)]
     pub pay_params: Option<Value>,
     pub trade_type: String,
     pub payment_method: String,
@@ -76,7 +78,7 @@ pub struct PaymentCreated {
     pub balance: Option<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub id: i64,
     pub payment_no: String,
@@ -125,7 +127,7 @@ impl From<&payment::Model> for PaymentView {
 
 /// A payment as `GET /api/payment/list` shows it: every §4.4 key, with its order preloaded (the
 /// zero-valued order for a recharge, which has none).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentListItem {
     #[serde(flatten)]
     pub payment: PaymentView,
@@ -134,13 +136,13 @@ pub struct PaymentListItem {
     pub order: OrderView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentList {
     pub payments: Vec<PaymentListItem>,
     pub total: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RefundView {
     pub refund_id: i64,
     pub refund_no: String,

@@ -57,7 +57,7 @@ fn pay_context(req: &HttpRequest) -> PayContext {
 
 #[utoipa::path(post, path = "/api/payment/create", tag = "payment", security(("bearer" = [])),
     request_body = CreatePaymentRequest,
-    responses((status = 200, description = "`data.payment_id`, `payment_no`, `amount`, `pay_url`, `pay_params`, `trade_type`, `expired_at`"),
+    responses((status = 200, description = "`data.payment_id`, `payment_no`, `amount`, `pay_url`, `pay_params`, `trade_type`, `expired_at`", body = crate::openapi::Envelope<crate::modules::payments::dto::PaymentCreated>),
         (status = 400, description = "订单状态不允许创建支付 / 支付方式未配置 / 余额不足")))]
 pub async fn create_payment(
     state: web::Data<AppState>,
@@ -73,7 +73,7 @@ pub async fn create_payment(
 }
 
 #[utoipa::path(get, path = "/api/payment/{id}", tag = "payment", security(("bearer" = [])),
-    responses((status = 200, description = "The payment with `status_text`"), (status = 403, description = "无权访问此支付记录")))]
+    responses((status = 200, description = "The payment with `status_text`", body = crate::openapi::Envelope<crate::modules::payments::dto::PaymentView>), (status = 403, description = "无权访问此支付记录")))]
 pub async fn get_payment(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -94,7 +94,7 @@ pub struct PaymentListQuery {
 }
 
 #[utoipa::path(get, path = "/api/payment/list", tag = "payment", security(("bearer" = [])),
-    responses((status = 200, description = "`data.payments` (each with `notify_data` and its `order`, zero-valued for recharges), `data.total`")))]
+    responses((status = 200, description = "`data.payments` (each with `notify_data` and its `order`, zero-valued for recharges), `data.total`", body = crate::openapi::Envelope<crate::modules::payments::dto::PaymentList>)))]
 pub async fn list_payments(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -122,7 +122,7 @@ pub async fn list_payments(
 
 #[utoipa::path(post, path = "/api/payment/refund", tag = "payment", security(("bearer" = [])),
     request_body = RefundRequest,
-    responses((status = 200, description = "退款申请成功; partial refunds stay partial")))]
+    responses((status = 200, description = "退款申请成功; partial refunds stay partial", body = crate::openapi::Envelope<crate::modules::payments::dto::RefundView>)))]
 pub async fn refund_payment(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -172,7 +172,7 @@ fn apply_reply(result: AppResult<Outcome>) -> (StatusCode, &'static str) {
 
 #[utoipa::path(post, path = "/api/payment/wechat/callback", tag = "payment",
     request_body(content = String, content_type = "application/json", description = "WeChat Pay v3 notification: TRANSACTION.* (payments) or REFUND.* (refunds)"),
-    responses((status = 200, description = "{\"code\":\"SUCCESS\"}"), (status = 401, description = "{\"code\":\"FAIL\"}: bad signature or stale timestamp")))]
+    responses((status = 200, description = "{\"code\":\"SUCCESS\"}", body = crate::openapi::shapes::ProviderAck), (status = 401, description = "{\"code\":\"FAIL\"}: bad signature or stale timestamp", body = crate::openapi::shapes::ProviderAck), (status = 400, description = "FAIL: malformed, wrong merchant, amount mismatch, or WeChat Pay not configured", body = crate::openapi::shapes::ProviderAck), (status = 404, description = "FAIL: no such payment or refund", body = crate::openapi::shapes::ProviderAck)))]
 pub async fn wechat_callback(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -276,7 +276,7 @@ fn alipay_params(req: &HttpRequest, body: &[u8]) -> Option<BTreeMap<String, Stri
 
 #[utoipa::path(post, path = "/api/payment/alipay/callback", tag = "payment",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Alipay notification"),
-    responses((status = 200, description = "text `success` or `fail`")))]
+    responses((status = 200, description = "text `success` or `fail`", content_type = "text/plain", body = String)))]
 pub async fn alipay_callback(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -347,7 +347,7 @@ async fn handle_sandbox(
 
 #[utoipa::path(post, path = "/api/payment/sandbox/callback", tag = "payment",
     request_body(content = String, content_type = "application/json", description = "Sandbox notification"),
-    responses((status = 200, description = "Applied (HMAC-signed sandbox notification)")))]
+    responses((status = 200, description = "Applied (HMAC-signed sandbox notification)", body = crate::openapi::shapes::ProviderAck), (status = 400, description = "FAIL: malformed, bad signature or amount mismatch", body = crate::openapi::shapes::ProviderAck), (status = 404, description = "FAIL: no such payment", body = crate::openapi::shapes::ProviderAck)))]
 pub async fn sandbox_callback(
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -395,9 +395,9 @@ async fn sandbox_payment(
 }
 
 #[utoipa::path(get, path = "/api/payment/sandbox/checkout/{payment_no}", tag = "payment",
-    params(("token" = String, Query, description = "The link's signed, expiring proof")),
-    responses((status = 200, description = "HTML checkout page with a pay button"),
-        (status = 403, description = "Missing, forged or expired token")))]
+    params(("payment_no" = String, Path), ("token" = String, Query, description = "The link's signed, expiring proof")),
+    responses((status = 200, description = "HTML checkout page with a pay button", content_type = "text/html", body = String),
+        (status = 403, description = "Missing, forged or expired token", body = crate::openapi::ErrorEnvelope)))]
 pub async fn sandbox_checkout(
     state: web::Data<AppState>,
     payment_no: web::Path<String>,
@@ -415,9 +415,12 @@ pub async fn sandbox_checkout(
 }
 
 #[utoipa::path(post, path = "/api/payment/sandbox/pay/{payment_no}", tag = "payment",
-    params(("token" = String, Query, description = "The checkout link's token")),
-    responses((status = 200, description = "HTML result; the payment was confirmed through a signed callback"),
-        (status = 403, description = "Missing, forged or expired token"), (status = 409, description = "Already settled: the token is spent")))]
+    params(("payment_no" = String, Path), ("token" = String, Query, description = "The checkout link's token")),
+    responses((status = 200, description = "HTML result; the payment was confirmed through a signed callback", content_type = "text/html", body = String),
+        (status = 400, description = "HTML result: refused", content((String = "text/html"), (crate::openapi::ErrorEnvelope = "application/json"))),
+        (status = 403, description = "Missing, forged or expired token", body = crate::openapi::ErrorEnvelope),
+        (status = 404, description = "No such payment", content((String = "text/html"), (crate::openapi::ErrorEnvelope = "application/json"))),
+        (status = 409, description = "Already settled: the token is spent", content_type = "text/html", body = String)))]
 pub async fn sandbox_pay(
     state: web::Data<AppState>,
     payment_no: web::Path<String>,
@@ -441,7 +444,7 @@ pub async fn sandbox_pay(
 
 #[utoipa::path(post, path = "/api/user/recharge", tag = "user", security(("bearer" = [])),
     request_body = RechargeRequest,
-    responses((status = 200, description = "A recharge payment (`pay_url`); `data.balance` is the current balance, which grows once paid")))]
+    responses((status = 200, description = "A recharge payment (`pay_url`); `data.balance` is the current balance, which grows once paid", body = crate::openapi::Envelope<crate::modules::payments::dto::PaymentCreated>)))]
 pub async fn recharge(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -462,7 +465,7 @@ pub struct TransactionQuery {
 }
 
 #[utoipa::path(get, path = "/api/user/transactions", tag = "user", security(("bearer" = [])),
-    responses((status = 200, description = "`data.transactions`, `data.total`")))]
+    responses((status = 200, description = "`data.transactions`, `data.total`", body = crate::openapi::Envelope<super::wallet::TransactionList>)))]
 pub async fn transactions(
     state: web::Data<AppState>,
     user: CurrentUser,

@@ -118,7 +118,7 @@ pub async fn credit_refund<C: ConnectionTrait>(
 }
 
 /// A ledger row as the client reads it: `amount` is positive, `type` says the direction.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TransactionView {
     pub id: i64,
     pub user_id: i64,
@@ -150,7 +150,7 @@ impl From<&user_transaction::Model> for TransactionView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TransactionList {
     pub transactions: Vec<TransactionView>,
     pub total: u64,

@@ -5,7 +5,7 @@ use validator::Validate;
 use super::entity::{administrator, permission};
 
 /// The Administrator object: `role` is the first role's code, `roles` all of them.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AdminView {
     pub id: i64,
     pub username: String,
@@ -41,7 +41,7 @@ impl AdminView {
 }
 
 /// A permission row as the console shows it.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct PermissionView {
     pub id: i64,
     pub parent_id: i64,
@@ -77,7 +77,7 @@ impl From<&permission::Model> for PermissionView {
     }
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct UpdateOwnProfileRequest {
     #[serde(default)]
     #[validate(length(max = 50, message = "姓名过长"))]
@@ -130,7 +130,7 @@ fn valid_permission_code(code: &str) -> Result<(), validator::ValidationError> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RoleView {
     pub id: i64,
     pub name: String,
@@ -159,7 +159,7 @@ impl RoleView {
     }
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct RoleRequest {
     #[validate(length(min = 1, max = 50, message = "角色名称长度为1-50"))]
     pub name: String,
@@ -178,21 +178,22 @@ pub struct RoleRequest {
     pub status: i32,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct AssignPermissionsRequest {
     pub permission_ids: Vec<i64>,
 }
 
 /// A permission tree node: `children` omitted when empty.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct PermissionNode {
     #[serde(flatten)]
     pub permission: PermissionView,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub children: Vec<PermissionNode>,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct PermissionRequest {
     #[serde(default)]
     pub parent_id: Option<i64>,
@@ -221,7 +222,7 @@ pub struct PermissionRequest {
     pub status: i32,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct MenuView {
     pub id: i64,
     pub parent_id: Option<i64>,
@@ -258,7 +259,7 @@ impl From<&super::entity::menu::Model> for MenuView {
 }
 
 /// A menu tree node: no timestamps, `children` omitted when empty.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct MenuNode {
     pub id: i64,
     pub parent_id: Option<i64>,
@@ -272,10 +273,11 @@ pub struct MenuNode {
     pub sort: i32,
     pub status: i32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     pub children: Vec<MenuNode>,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct MenuRequest {
     #[serde(default)]
     pub parent_id: Option<i64>,
@@ -303,7 +305,7 @@ pub struct MenuRequest {
     pub status: i32,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct CreateAdminRequest {
     #[validate(length(min = 3, max = 50, message = "用户名长度为3-50"))]
     pub username: String,
@@ -330,7 +332,7 @@ pub struct CreateAdminRequest {
     pub status: i32,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct UpdateAdminRequest {
     #[serde(default)]
     #[validate(length(min = 3, max = 50, message = "用户名长度为3-50"))]
@@ -356,13 +358,13 @@ pub struct UpdateAdminRequest {
     pub status: Option<i32>,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct ResetPasswordRequest {
     #[validate(length(min = 6, max = 72, message = "密码长度为6-72"))]
     pub password: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct StatusRequest {
     #[validate(custom(function = "valid_status"))]
     pub status: i32,

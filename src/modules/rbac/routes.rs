@@ -109,7 +109,7 @@ fn filter(req: &HttpRequest) -> Result<ListFilter, AppError> {
 // --- administrators -----------------------------------------------------------------------------------------
 
 #[utoipa::path(get, path = "/api/admin2/administrators", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {administrators, total}`")))]
+    responses((status = 200, description = "`data: {administrators, total}`", body = crate::openapi::Envelope<crate::openapi::shapes::AdminPage>)))]
 pub async fn list_admins(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -125,15 +125,15 @@ pub async fn list_admins(
 }
 
 #[utoipa::path(get, path = "/api/admin2/administrators/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Administrator`"), (status = 404, description = "管理员不存在")))]
+    responses((status = 200, description = "`data: Administrator`", body = crate::openapi::Envelope<crate::modules::rbac::dto::AdminView>), (status = 404, description = "管理员不存在")))]
 pub async fn get_admin(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_ADMIN_NOT_FOUND)?;
     let admin = service::get_admin(&state.db, id).await?;
     ok("获取成功", service::admin_view(&state.db, &admin).await?)
 }
 
-#[utoipa::path(post, path = "/api/admin2/administrators", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Administrator`"), (status = 409, description = "Username or email taken")))]
+#[utoipa::path(post, path = "/api/admin2/administrators", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::CreateAdminRequest,
+    responses((status = 200, description = "`data: Administrator`", body = crate::openapi::Envelope<crate::modules::rbac::dto::AdminView>), (status = 409, description = "Username or email taken")))]
 pub async fn create_admin(
     state: web::Data<AppState>,
     caller: CurrentAdmin,
@@ -157,8 +157,8 @@ pub async fn create_admin(
     )
 }
 
-#[utoipa::path(put, path = "/api/admin2/administrators/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "Updated"), (status = 400, description = "Self, last super admin")))]
+#[utoipa::path(put, path = "/api/admin2/administrators/{id}", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::UpdateAdminRequest,
+    responses((status = 200, description = "Updated", body = crate::openapi::Envelope<crate::modules::rbac::dto::AdminView>), (status = 400, description = "Self, last super admin")))]
 pub async fn update_admin(
     state: web::Data<AppState>,
     caller: CurrentAdmin,
@@ -188,7 +188,7 @@ pub async fn update_admin(
 }
 
 #[utoipa::path(delete, path = "/api/admin2/administrators/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted"), (status = 400, description = "Self, last super admin")))]
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done), (status = 400, description = "Self, last super admin")))]
 pub async fn delete_admin(
     state: web::Data<AppState>,
     caller: CurrentAdmin,
@@ -199,8 +199,8 @@ pub async fn delete_admin(
     ok_msg("删除成功")
 }
 
-#[utoipa::path(post, path = "/api/admin2/administrators/{id}/password", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "Reset; the admin's tokens stop working")))]
+#[utoipa::path(post, path = "/api/admin2/administrators/{id}/password", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::ResetPasswordRequest,
+    responses((status = 200, description = "Reset; the admin's tokens stop working", body = crate::openapi::Done)))]
 pub async fn reset_admin_password(
     state: web::Data<AppState>,
     caller: CurrentAdmin,
@@ -212,8 +212,8 @@ pub async fn reset_admin_password(
     ok_msg("重置成功")
 }
 
-#[utoipa::path(put, path = "/api/admin2/administrators/{id}/status", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`{status: 0|1}` applied (0 is accepted)")))]
+#[utoipa::path(put, path = "/api/admin2/administrators/{id}/status", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::StatusRequest,
+    responses((status = 200, description = "`{status: 0|1}` applied (0 is accepted)", body = crate::openapi::Done)))]
 pub async fn set_admin_status(
     state: web::Data<AppState>,
     caller: CurrentAdmin,
@@ -228,7 +228,7 @@ pub async fn set_admin_status(
 // --- roles --------------------------------------------------------------------------------------------------
 
 #[utoipa::path(get, path = "/api/admin/roles", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {list, total}`")))]
+    responses((status = 200, description = "`data: {list, total}`", body = crate::openapi::Envelope<crate::openapi::shapes::RolePage>)))]
 pub async fn list_roles(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -241,15 +241,15 @@ pub async fn list_roles(
 }
 
 #[utoipa::path(get, path = "/api/admin/roles/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Role`")))]
+    responses((status = 200, description = "`data: Role`", body = crate::openapi::Envelope<crate::modules::rbac::dto::RoleView>)))]
 pub async fn get_role(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_ROLE_NOT_FOUND)?;
     let role = service::get_role(&state.db, id).await?;
     ok("获取成功", service::role_view(&state.db, &role).await?)
 }
 
-#[utoipa::path(post, path = "/api/admin/roles", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Role`"), (status = 409, description = "Name or code taken")))]
+#[utoipa::path(post, path = "/api/admin/roles", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::RoleRequest,
+    responses((status = 200, description = "`data: Role`", body = crate::openapi::Envelope<crate::modules::rbac::dto::RoleView>), (status = 409, description = "Name or code taken")))]
 pub async fn create_role(
     state: web::Data<AppState>,
     ValidatedJson(body): ValidatedJson<RoleRequest>,
@@ -257,8 +257,8 @@ pub async fn create_role(
     ok("创建成功", service::create_role(&state, body).await?)
 }
 
-#[utoipa::path(put, path = "/api/admin/roles/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Role`")))]
+#[utoipa::path(put, path = "/api/admin/roles/{id}", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::RoleRequest,
+    responses((status = 200, description = "`data: Role`", body = crate::openapi::Envelope<crate::modules::rbac::dto::RoleView>)))]
 pub async fn update_role(
     state: web::Data<AppState>,
     caller: CurrentAdmin,
@@ -273,7 +273,7 @@ pub async fn update_role(
 }
 
 #[utoipa::path(delete, path = "/api/admin/roles/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted with its links")))]
+    responses((status = 200, description = "Deleted with its links", body = crate::openapi::Done)))]
 pub async fn delete_role(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_ROLE_NOT_FOUND)?;
     service::delete_role(&state, id).await?;
@@ -281,14 +281,14 @@ pub async fn delete_role(state: web::Data<AppState>, id: web::Path<String>) -> A
 }
 
 #[utoipa::path(get, path = "/api/admin/roles/{id}/permissions", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Permission[]` (flat)")))]
+    responses((status = 200, description = "`data: Permission[]` (flat)", body = crate::openapi::Envelope<Vec<crate::modules::rbac::dto::PermissionView>>)))]
 pub async fn role_permissions(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_ROLE_NOT_FOUND)?;
     ok("获取成功", service::role_permissions(&state.db, id).await?)
 }
 
-#[utoipa::path(put, path = "/api/admin/roles/{id}/permissions", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`{permission_ids}` replaces the set (POST is an alias)")))]
+#[utoipa::path(put, path = "/api/admin/roles/{id}/permissions", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::AssignPermissionsRequest,
+    responses((status = 200, description = "`{permission_ids}` replaces the set (POST is an alias)", body = crate::openapi::Done)))]
 pub async fn assign_permissions(
     state: web::Data<AppState>,
     caller: CurrentAdmin,
@@ -301,7 +301,7 @@ pub async fn assign_permissions(
 }
 
 #[utoipa::path(get, path = "/api/admin/roles/{id}/users", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {list, total}`: administrators holding the role")))]
+    responses((status = 200, description = "`data: {list, total}`: administrators holding the role", body = crate::openapi::Envelope<crate::openapi::shapes::RoleUserPage>)))]
 pub async fn role_users(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -316,7 +316,7 @@ pub async fn role_users(
 // --- permissions ----------------------------------------------------------------------------------------------
 
 #[utoipa::path(get, path = "/api/admin/permissions", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {list, total}`")))]
+    responses((status = 200, description = "`data: {list, total}`", body = crate::openapi::Envelope<crate::openapi::shapes::PermissionPage>)))]
 pub async fn list_permissions(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -328,21 +328,21 @@ pub async fn list_permissions(
 }
 
 #[utoipa::path(get, path = "/api/admin/permissions/tree", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Permission[]` as a tree")))]
+    responses((status = 200, description = "`data: Permission[]` as a tree", body = crate::openapi::Envelope<Vec<crate::modules::rbac::dto::PermissionNode>>)))]
 pub async fn permission_tree(state: web::Data<AppState>) -> ApiResult {
     ok("获取成功", service::permission_tree(&state.db).await?)
 }
 
 #[utoipa::path(get, path = "/api/admin/permissions/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Permission`")))]
+    responses((status = 200, description = "`data: Permission`", body = crate::openapi::Envelope<crate::modules::rbac::dto::PermissionView>)))]
 pub async fn get_permission(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_PERMISSION_NOT_FOUND)?;
     let p = service::get_permission(&state.db, id).await?;
     ok("获取成功", super::dto::PermissionView::from(&p))
 }
 
-#[utoipa::path(post, path = "/api/admin/permissions", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Permission`"), (status = 409, description = "Code taken")))]
+#[utoipa::path(post, path = "/api/admin/permissions", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::PermissionRequest,
+    responses((status = 200, description = "`data: Permission`", body = crate::openapi::Envelope<crate::modules::rbac::dto::PermissionView>), (status = 409, description = "Code taken")))]
 pub async fn create_permission(
     state: web::Data<AppState>,
     ValidatedJson(body): ValidatedJson<PermissionRequest>,
@@ -353,8 +353,8 @@ pub async fn create_permission(
     )
 }
 
-#[utoipa::path(put, path = "/api/admin/permissions/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Permission`")))]
+#[utoipa::path(put, path = "/api/admin/permissions/{id}", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::PermissionRequest,
+    responses((status = 200, description = "`data: Permission`", body = crate::openapi::Envelope<crate::modules::rbac::dto::PermissionView>)))]
 pub async fn update_permission(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -368,7 +368,7 @@ pub async fn update_permission(
 }
 
 #[utoipa::path(delete, path = "/api/admin/permissions/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted"), (status = 400, description = "Has children")))]
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done), (status = 400, description = "Has children")))]
 pub async fn delete_permission(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_PERMISSION_NOT_FOUND)?;
     service::delete_permission(&state, id).await?;
@@ -378,7 +378,7 @@ pub async fn delete_permission(state: web::Data<AppState>, id: web::Path<String>
 // --- menus ----------------------------------------------------------------------------------------------------
 
 #[utoipa::path(get, path = "/api/admin/menus", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {list: MenuNode tree, total}`")))]
+    responses((status = 200, description = "`data: {list: MenuNode tree, total}`", body = crate::openapi::Envelope<crate::openapi::shapes::MenuPage>)))]
 pub async fn list_menus(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let f = filter(&req)?;
     let (list, total) = service::menu_tree(&state.db, f.name.as_deref()).await?;
@@ -386,22 +386,22 @@ pub async fn list_menus(state: web::Data<AppState>, req: HttpRequest) -> ApiResu
 }
 
 #[utoipa::path(get, path = "/api/admin/menus/tree", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: MenuNode[]`")))]
+    responses((status = 200, description = "`data: MenuNode[]`", body = crate::openapi::Envelope<Vec<crate::modules::rbac::dto::MenuNode>>)))]
 pub async fn menu_tree(state: web::Data<AppState>) -> ApiResult {
     let (list, _) = service::menu_tree(&state.db, None).await?;
     ok("获取成功", list)
 }
 
 #[utoipa::path(get, path = "/api/admin/menus/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Menu`")))]
+    responses((status = 200, description = "`data: Menu`", body = crate::openapi::Envelope<crate::modules::rbac::dto::MenuView>)))]
 pub async fn get_menu(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_MENU_NOT_FOUND)?;
     let m = service::get_menu(&state.db, id).await?;
     ok("获取成功", super::dto::MenuView::from(&m))
 }
 
-#[utoipa::path(post, path = "/api/admin/menus", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Menu`")))]
+#[utoipa::path(post, path = "/api/admin/menus", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::MenuRequest,
+    responses((status = 200, description = "`data: Menu`", body = crate::openapi::Envelope<crate::modules::rbac::dto::MenuView>)))]
 pub async fn create_menu(
     state: web::Data<AppState>,
     ValidatedJson(body): ValidatedJson<MenuRequest>,
@@ -409,8 +409,8 @@ pub async fn create_menu(
     ok("创建成功", service::save_menu(&state.db, None, body).await?)
 }
 
-#[utoipa::path(put, path = "/api/admin/menus/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "`data: Menu`")))]
+#[utoipa::path(put, path = "/api/admin/menus/{id}", tag = "admin-rbac", security(("bearer" = [])), request_body = crate::modules::rbac::dto::MenuRequest,
+    responses((status = 200, description = "`data: Menu`", body = crate::openapi::Envelope<crate::modules::rbac::dto::MenuView>)))]
 pub async fn update_menu(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -424,7 +424,7 @@ pub async fn update_menu(
 }
 
 #[utoipa::path(delete, path = "/api/admin/menus/{id}", tag = "admin-rbac", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted"), (status = 400, description = "Has children")))]
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done), (status = 400, description = "Has children")))]
 pub async fn delete_menu(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_MENU_NOT_FOUND)?;
     service::delete_menu(&state.db, id).await?;

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /api/admin/statistics`: the keys the dashboard and the finance statistics page read (§6.12), plus
 /// week/month/year windows. Amounts in yuan.
-#[derive(Serialize, Default, Debug, Clone, PartialEq)]
+#[derive(Serialize, Default, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct DashboardStats {
     pub user_count: i64,
     pub online_user_count: i64,
@@ -32,7 +32,7 @@ pub struct DashboardStats {
 }
 
 /// One ranking row: camelCase `orderCount` as the dashboard reads it.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct RankingRow {
     pub id: i64,
     pub name: String,
@@ -45,7 +45,7 @@ pub struct RankingRow {
     pub revenue: f64,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct Trend {
     pub dates: Vec<String>,
     pub values: Vec<i64>,

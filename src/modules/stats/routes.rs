@@ -22,13 +22,13 @@ fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, AppErro
 }
 
 #[utoipa::path(get, path = "/api/admin/statistics", tag = "admin-stats", security(("bearer" = [])),
-    responses((status = 200, description = "Counts, revenue (paid + completed − refunds, yuan), trends")))]
+    responses((status = 200, description = "Counts, revenue (paid + completed − refunds, yuan), trends", body = crate::openapi::Envelope<crate::modules::stats::dto::DashboardStats>)))]
 pub async fn statistics(state: web::Data<AppState>) -> ApiResult {
     ok("获取成功", service::dashboard(&state).await?)
 }
 
 #[utoipa::path(get, path = "/api/admin/stats/counselor/ranking", tag = "admin-stats", security(("bearer" = [])),
-    responses((status = 200, description = "`data: [{id, name, title, avatar, price, rating, orderCount, revenue}]`"), (status = 400, description = "不支持的排行榜类型")))]
+    responses((status = 200, description = "`data: [{id, name, title, avatar, price, rating, orderCount, revenue}]`", body = crate::openapi::Envelope<Vec<crate::modules::stats::dto::RankingRow>>), (status = 400, description = "不支持的排行榜类型")))]
 pub async fn ranking(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let q: RankingQuery = query(&req)?;
     let limit = match q.limit.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -44,7 +44,7 @@ pub async fn ranking(state: web::Data<AppState>, req: HttpRequest) -> ApiResult 
 }
 
 #[utoipa::path(get, path = "/api/admin/stats/order/trend", tag = "admin-stats", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {dates, values}`; period day|week|month|year"), (status = 400, description = "不支持的时间周期")))]
+    responses((status = 200, description = "`data: {dates, values}`; period day|week|month|year", body = crate::openapi::Envelope<crate::modules::stats::dto::Trend>), (status = 400, description = "不支持的时间周期")))]
 pub async fn order_trend(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let q: TrendQuery = query(&req)?;
     let period = q.period.unwrap_or_else(|| "week".into());

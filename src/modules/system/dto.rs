@@ -5,7 +5,7 @@ use validator::Validate;
 use super::entity::{system_config, system_log};
 
 /// A config as the console reads it: `value` is JSON text.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct ConfigView {
     pub id: i64,
     pub key: String,
@@ -40,12 +40,13 @@ impl From<&system_config::Model> for ConfigView {
 }
 
 /// `value` may be JSON text (what the console sends) or a bare JSON value.
-#[derive(Deserialize, Validate, Clone)]
+#[derive(Deserialize, Validate, Clone, utoipa::ToSchema)]
 pub struct ConfigRequest {
     #[serde(default)]
     #[validate(length(max = 100, message = "配置键过长"))]
     pub key: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub value: Option<serde_json::Value>,
     #[serde(default)]
     #[validate(length(max = 50, message = "分类过长"))]
@@ -65,13 +66,13 @@ pub struct ConfigRequest {
     pub remark: Option<String>,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct BatchConfigRequest {
     #[validate(nested)]
     pub configs: Vec<ConfigRequest>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LogView {
     pub id: i64,
     pub admin_id: Option<i64>,

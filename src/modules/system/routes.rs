@@ -28,7 +28,7 @@ fn top_level_list<T: serde::Serialize>(list: T, total: u64) -> ApiResult {
 }
 
 #[utoipa::path(get, path = "/api/admin/logs", tag = "admin-system", security(("bearer" = [])),
-    responses((status = 200, description = "Top-level `list`/`total`; filters operator, admin_id, action, module, startDate, endDate")))]
+    responses((status = 200, description = "Top-level `list`/`total`; filters operator, admin_id, action, module, startDate, endDate", body = crate::openapi::shapes::LogList)))]
 pub async fn list_logs(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -47,7 +47,7 @@ struct ConfigFilter {
 }
 
 #[utoipa::path(get, path = "/api/admin/configs", tag = "admin-system", security(("bearer" = [])),
-    responses((status = 200, description = "Top-level `list`/`total`")))]
+    responses((status = 200, description = "Top-level `list`/`total`", body = crate::openapi::shapes::ConfigList)))]
 pub async fn list_configs(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -60,15 +60,15 @@ pub async fn list_configs(
 }
 
 #[utoipa::path(get, path = "/api/admin/configs/{id}", tag = "admin-system", security(("bearer" = [])),
-    responses((status = 200, description = "`data: SystemConfig`")))]
+    responses((status = 200, description = "`data: SystemConfig`", body = crate::openapi::Envelope<crate::modules::system::dto::ConfigView>)))]
 pub async fn get_config(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_CONFIG_NOT_FOUND)?;
     let c = service::get_config(&state.db, id).await?;
     ok("获取成功", super::dto::ConfigView::from(&c))
 }
 
-#[utoipa::path(post, path = "/api/admin/configs", tag = "admin-system", security(("bearer" = [])),
-    responses((status = 200, description = "`data: SystemConfig`"), (status = 409, description = "Key taken")))]
+#[utoipa::path(post, path = "/api/admin/configs", tag = "admin-system", security(("bearer" = [])), request_body = crate::modules::system::dto::ConfigRequest,
+    responses((status = 200, description = "`data: SystemConfig`", body = crate::openapi::Envelope<crate::modules::system::dto::ConfigView>), (status = 409, description = "Key taken")))]
 pub async fn create_config(
     state: web::Data<AppState>,
     ValidatedJson(body): ValidatedJson<ConfigRequest>,
@@ -76,8 +76,8 @@ pub async fn create_config(
     ok("创建成功", service::create_config(&state, body).await?)
 }
 
-#[utoipa::path(put, path = "/api/admin/configs/{id}", tag = "admin-system", security(("bearer" = [])),
-    responses((status = 200, description = "`data: SystemConfig`")))]
+#[utoipa::path(put, path = "/api/admin/configs/{id}", tag = "admin-system", security(("bearer" = [])), request_body = crate::modules::system::dto::ConfigRequest,
+    responses((status = 200, description = "`data: SystemConfig`", body = crate::openapi::Envelope<crate::modules::system::dto::ConfigView>)))]
 pub async fn update_config(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -88,15 +88,15 @@ pub async fn update_config(
 }
 
 #[utoipa::path(delete, path = "/api/admin/configs/{id}", tag = "admin-system", security(("bearer" = [])),
-    responses((status = 200, description = "Deleted"), (status = 400, description = "System config")))]
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done), (status = 400, description = "System config")))]
 pub async fn delete_config(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_CONFIG_NOT_FOUND)?;
     service::delete_config(&state, id).await?;
     ok_msg("删除成功")
 }
 
-#[utoipa::path(post, path = "/api/admin/configs/batch", tag = "admin-system", security(("bearer" = [])),
-    responses((status = 200, description = "All saved in one transaction, or none")))]
+#[utoipa::path(post, path = "/api/admin/configs/batch", tag = "admin-system", security(("bearer" = [])), request_body = crate::modules::system::dto::BatchConfigRequest,
+    responses((status = 200, description = "All saved in one transaction, or none", body = crate::openapi::Done)))]
 pub async fn batch_save(
     state: web::Data<AppState>,
     ValidatedJson(body): ValidatedJson<BatchConfigRequest>,

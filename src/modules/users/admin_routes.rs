@@ -32,7 +32,7 @@ struct Filter {
 }
 
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin-users", security(("bearer" = [])),
-    responses((status = 200, description = "`data: {users, total}`")))]
+    responses((status = 200, description = "`data: {users, total}`", body = crate::openapi::Envelope<crate::openapi::shapes::UserPage>)))]
 pub async fn list_users(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -56,7 +56,7 @@ pub async fn list_users(
 }
 
 #[utoipa::path(get, path = "/api/admin/users/{id}", tag = "admin-users", security(("bearer" = [])),
-    responses((status = 200, description = "`data: User`"), (status = 404, description = "用户不存在")))]
+    responses((status = 200, description = "`data: User`", body = crate::openapi::Envelope<crate::modules::users::dto::UserView>), (status = 404, description = "用户不存在")))]
 pub async fn get_user(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_NOT_FOUND)?;
     ok(
@@ -65,8 +65,8 @@ pub async fn get_user(state: web::Data<AppState>, id: web::Path<String>) -> ApiR
     )
 }
 
-#[utoipa::path(post, path = "/api/admin/users", tag = "admin-users", security(("bearer" = [])),
-    responses((status = 200, description = "`data: User`"), (status = 400, description = "用户名已存在"), (status = 409, description = "Email taken")))]
+#[utoipa::path(post, path = "/api/admin/users", tag = "admin-users", security(("bearer" = [])), request_body = crate::modules::users::dto::AdminCreateUserRequest,
+    responses((status = 200, description = "`data: User`", body = crate::openapi::Envelope<crate::modules::users::dto::UserView>), (status = 400, description = "用户名已存在"), (status = 409, description = "Email taken")))]
 pub async fn create_user(
     state: web::Data<AppState>,
     ValidatedJson(body): ValidatedJson<AdminCreateUserRequest>,
@@ -83,8 +83,8 @@ pub async fn create_user(
     ok("创建成功", UserView::from(&user))
 }
 
-#[utoipa::path(put, path = "/api/admin/users/{id}", tag = "admin-users", security(("bearer" = [])),
-    responses((status = 200, description = "Updated"), (status = 404, description = "用户不存在")))]
+#[utoipa::path(put, path = "/api/admin/users/{id}", tag = "admin-users", security(("bearer" = [])), request_body = crate::modules::users::dto::AdminUpdateUserRequest,
+    responses((status = 200, description = "Updated", body = crate::openapi::Envelope<crate::modules::users::dto::UserView>), (status = 404, description = "用户不存在")))]
 pub async fn update_user(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -106,15 +106,15 @@ pub async fn update_user(
 }
 
 #[utoipa::path(delete, path = "/api/admin/users/{id}", tag = "admin-users", security(("bearer" = [])),
-    responses((status = 200, description = "Soft-deleted")))]
+    responses((status = 200, description = "Soft-deleted", body = crate::openapi::Done)))]
 pub async fn delete_user(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_NOT_FOUND)?;
     service::admin_soft_delete(&state.db, &state.bus, id).await?;
     ok_msg("删除成功")
 }
 
-#[utoipa::path(post, path = "/api/admin/users/{id}/password", tag = "admin-users", security(("bearer" = [])),
-    responses((status = 200, description = "Reset; the user's tokens stop working")))]
+#[utoipa::path(post, path = "/api/admin/users/{id}/password", tag = "admin-users", security(("bearer" = [])), request_body = crate::modules::users::dto::AdminResetPasswordRequest,
+    responses((status = 200, description = "Reset; the user's tokens stop working", body = crate::openapi::Done)))]
 pub async fn reset_password(
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -6,7 +6,7 @@ use super::entity::Model as User;
 use crate::money;
 
 /// `GET /api/user/info`: `id` and `user_id` are both the user id, as the client reads either.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     pub id: i64,
     pub user_id: i64,
@@ -36,7 +36,7 @@ impl From<&User> for UserInfo {
 }
 
 /// The full user object as the contract models it (`deleted_at` always present).
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct UserView {
     pub id: i64,
     pub created_at: DateTime<Utc>,
@@ -69,7 +69,7 @@ impl From<&User> for UserView {
     }
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct UpdateProfileRequest {
     #[serde(default)]
     #[validate(length(max = 100, message = "邮箱过长"))]
@@ -82,7 +82,7 @@ pub struct UpdateProfileRequest {
     pub avatar: String,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct ChangePasswordRequest {
     #[validate(length(min = 1, max = 128, message = "旧密码不能为空"))]
     pub old_password: String,
@@ -103,7 +103,7 @@ fn default_active() -> i32 {
 }
 
 /// `POST /api/admin/users`.
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct AdminCreateUserRequest {
     /// Checked after normalization: `users::service::normalize_username`.
     pub username: String,
@@ -124,7 +124,7 @@ pub struct AdminCreateUserRequest {
 }
 
 /// `PUT /api/admin/users/:id`: `username` is ignored, as in the original.
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct AdminUpdateUserRequest {
     #[serde(default)]
     #[validate(length(max = 100, message = "邮箱过长"))]
@@ -140,7 +140,7 @@ pub struct AdminUpdateUserRequest {
     pub status: Option<i32>,
 }
 
-#[derive(Deserialize, Validate)]
+#[derive(Deserialize, Validate, utoipa::ToSchema)]
 pub struct AdminResetPasswordRequest {
     #[validate(length(min = 6, max = 128, message = "密码长度为6-128位"))]
     pub password: String,

@@ -17,14 +17,14 @@ pub fn user_routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(get, path = "/api/user/info", tag = "user", security(("bearer" = [])),
-    responses((status = 200, description = "The caller's account")))]
+    responses((status = 200, description = "The caller's account", body = crate::openapi::Envelope<crate::modules::users::dto::UserInfo>)))]
 pub async fn user_info(state: web::Data<AppState>, user: CurrentUser) -> ApiResult {
     let user = service::get_active(&state.db, user.0.id).await?;
     ok("获取成功", UserInfo::from(&user))
 }
 
-#[utoipa::path(put, path = "/api/user/profile", tag = "user", security(("bearer" = [])),
-    responses((status = 200, description = "Updated")))]
+#[utoipa::path(put, path = "/api/user/profile", tag = "user", security(("bearer" = [])), request_body = crate::modules::users::dto::UpdateProfileRequest,
+    responses((status = 200, description = "Updated", body = crate::openapi::Done)))]
 pub async fn update_profile(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -44,8 +44,8 @@ pub async fn update_profile(
     ok_msg("更新成功")
 }
 
-#[utoipa::path(post, path = "/api/user/password", tag = "user", security(("bearer" = [])),
-    responses((status = 200, description = "Changed; every earlier token is void")))]
+#[utoipa::path(post, path = "/api/user/password", tag = "user", security(("bearer" = [])), request_body = crate::modules::users::dto::ChangePasswordRequest,
+    responses((status = 200, description = "Changed; every earlier token is void", body = crate::openapi::Done)))]
 pub async fn change_password(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -58,8 +58,8 @@ pub async fn change_password(
 
 const AVATAR_MAX_BYTES: usize = 2 * 1024 * 1024;
 
-#[utoipa::path(post, path = "/api/upload/avatar", tag = "user", security(("bearer" = [])),
-    responses((status = 200, description = "`data.url` is the new avatar")))]
+#[utoipa::path(post, path = "/api/upload/avatar", tag = "user", security(("bearer" = [])), request_body(content = crate::openapi::shapes::FileUpload, content_type = "multipart/form-data"),
+    responses((status = 200, description = "`data.url` is the new avatar", body = crate::openapi::Envelope<crate::openapi::shapes::Uploaded>)))]
 pub async fn upload_avatar(
     state: web::Data<AppState>,
     user: CurrentUser,
