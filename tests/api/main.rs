@@ -24,6 +24,7 @@ mod payments;
 mod platform;
 mod rbac;
 mod reviews;
+mod settings;
 mod stats;
 mod user_auth;
 mod wallet;
