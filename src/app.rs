@@ -118,6 +118,9 @@ fn metrics(
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // A web app that is configured but cannot be served is a start-up error, not a silent 404.
+        servers::spa::Spa::open("server.static_dir_user", &settings.server.static_dir_user)?;
+        servers::spa::Spa::open("server.static_dir_admin", &settings.server.static_dir_admin)?;
         let state = web::Data::new(build_state(settings).await?);
         let settings = state.settings.clone();
         let user_listener = bind(&settings, settings.server.user_port)?;
