@@ -143,22 +143,16 @@ impl Application {
             settings.server.workers
         };
 
-        let s = state.clone();
-        let user = HttpServer::new(move || {
-            servers::app(
-                s.clone(),
-                user_metrics.clone(),
-                servers::user_api::routes(&s),
-            )
-        })
-        // Small writes (a chat frame, a short JSON reply) go out at once instead of waiting up to
-        // 40 ms for the peer's delayed ACK of the previous one (Nagle).
-        .tcp_nodelay(true)
-        .listen(user_listener)?
-        .workers(workers)
-        .disable_signals()
-        .shutdown_timeout(10)
-        .run();
+        // The user port takes the WebSocket upgrades of port 8082 too (the user web app opens its socket
+        // on its own origin), so it is built like that port rather than with `HttpServer`.
+        let user = servers::ws::with_upgrades(
+            "mychat-user",
+            state.clone(),
+            user_metrics,
+            user_listener,
+            workers,
+            servers::user_api::routes,
+        )?;
         let s = state.clone();
         let admin = HttpServer::new(move || {
             servers::app(

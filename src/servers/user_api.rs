@@ -1,4 +1,5 @@
-//! Port 8080: the user API, and the user web app when `server.static_dir_user` is set.
+//! Port 8080: the user API, the user web app when `server.static_dir_user` is set, and the chat
+//! WebSocket upgrades of port 8082 on `/ws/...` (see `servers::ws::with_upgrades`).
 
 use actix_web::web;
 

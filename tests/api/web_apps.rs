@@ -181,3 +181,51 @@ async fn a_missing_web_app_directory_stops_start_up() {
         assert!(err.contains(key), "{err}");
     }
 }
+
+/// The user web app opens `ws://<page host>/ws/chat/<id>?token=…` on its own origin: the user port takes
+/// the same upgrades as the WebSocket port, and both ends of a chat meet whichever port they used.
+#[tokio::test]
+async fn the_user_port_takes_the_chat_websocket_upgrades() {
+    use crate::chat_fixtures::{booking, connect, next_of, send, start_session};
+
+    let app = spawn_app_with(&[]).await;
+    let b = booking(&app, 30, 100).await;
+    let session_id = start_session(&app, b.order_id, &b.buyer_token).await;
+    let url = |path: &str, token: &str| {
+        format!("ws://127.0.0.1:{}{path}?token={token}", app.port(Api::User))
+    };
+    let (mut user, _) =
+        tokio_tungstenite::connect_async(url(&format!("/ws/chat/{session_id}"), &b.buyer_token))
+            .await
+            .expect("the user port upgrades /ws/chat/<id>");
+    assert_eq!(
+        next_of(&mut user, "join_success", 5).await["data"]["session_id"],
+        session_id
+    );
+    let mut counselor = connect(&app, &format!("/ws/chat/{session_id}"), &b.counselor_token).await;
+    next_of(&mut counselor, "session_start", 5).await;
+    send(
+        &mut user,
+        json!({"type": "message", "session_id": session_id, "data": {"content": "你好"}}),
+    )
+    .await;
+    let got = next_of(&mut counselor, "message", 5).await;
+    assert_eq!(got["data"]["content"], "你好");
+
+    // The same admission as port 8082: a bad token or a path with no socket is refused.
+    for (path, token, status) in [
+        (format!("/ws/chat/{session_id}"), "not-a-token", 401),
+        (
+            "/api/counselor/list".to_owned(),
+            b.buyer_token.as_str(),
+            404,
+        ),
+    ] {
+        match tokio_tungstenite::connect_async(url(&path, token)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                assert_eq!(res.status().as_u16(), status, "{path}")
+            }
+            other => panic!("{path}: expected a refusal, got {other:?}"),
+        }
+    }
+}
