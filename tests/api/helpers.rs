@@ -262,6 +262,26 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A user token for `user_id` signed with the app's own key, expiring `exp_in_secs` from now
+    /// (negative: already expired).
+    pub fn signed_user_token(&self, user_id: i64, username: &str, exp_in_secs: i64) -> String {
+        let secrets: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.data_dir.path().join("secrets.json")).expect("secrets"),
+        )
+        .expect("secrets JSON");
+        let key = secrets["user_jwt_secret"].as_str().expect("user key");
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({"user_id": user_id, "username": username, "exp": now + exp_in_secs,
+            "nbf": now - 120, "iat": now - 120, "jti": uuid::Uuid::new_v4().simple().to_string(),
+            "aud": "mychat-user"});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+        )
+        .expect("token signed")
+    }
+
     pub fn db(&self) -> &sea_orm::DatabaseConnection {
         &self.running.state.db
     }

@@ -30,3 +30,5 @@ mod stats;
 mod user_auth;
 mod wallet;
 mod web_apps;
+mod ws_conformance;
+mod ws_credentials;

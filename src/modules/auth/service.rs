@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use super::extract::{MSG_DISABLED, Principal};
 use super::revoked_token;
-use crate::bus::Realm;
+use crate::bus::{DomainEvent, Realm};
 use crate::error::{AppError, AppResult};
 use crate::modules::rbac::service as admins;
 use crate::modules::system::settings;
@@ -206,7 +206,8 @@ pub async fn refresh_user_token(state: &AppState, token: &str) -> AppResult<Stri
     Ok(new_token)
 }
 
-/// Remembers a token id as revoked until it would expire, on every instance.
+/// Remembers a token id as revoked until it would expire, on every instance, and announces it
+/// (`TokenRevoked`: sockets opened with the token close).
 pub async fn revoke(state: &AppState, principal: &Principal) -> AppResult<()> {
     let ttl = Duration::from_secs(principal.remaining_secs);
     state.infra.revocation.revoke(&principal.jti, ttl).await?;
@@ -214,6 +215,13 @@ pub async fn revoke(state: &AppState, principal: &Principal) -> AppResult<()> {
         // Without Redis the in-memory list would be lost on restart; keep a durable copy.
         persist_revocation(&state.db, &principal.jti, principal.remaining_secs).await?;
     }
+    state
+        .bus
+        .publish(DomainEvent::TokenRevoked {
+            account_id: principal.id,
+            jti: principal.jti.clone(),
+        })
+        .await?;
     Ok(())
 }
 

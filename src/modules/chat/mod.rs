@@ -5,7 +5,8 @@
 //! Tables: `chat_sessions`, `chat_messages`, `chat_billings`.
 //! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through the wallet and
 //! finance, `WalletChanged`; through orders, `OrderStatusChanged`). Consumes: `NotificationCreated`
-//! (pushed to the user's sockets).
+//! (pushed to the user's sockets); `TokenRevoked`, `AccountDisabled`, `PasswordChanged` (the user's
+//! sockets are closed with 1008).
 
 pub mod admin;
 pub mod billing;
