@@ -184,44 +184,38 @@ async fn login_max_attempts_and_lock_time_lock_the_account() {
     app.login("lockme", "secret123").await.assert_status(200);
 }
 
-async fn billing_of(app: &TestApp, session_id: i64) -> billing::Model {
-    billing::Entity::find()
+/// Sets chat setting `name` to `value`, then runs a chat of a few seconds and returns its billing.
+async fn bill_a_short_chat_with(name: &str, value: Value) -> (billing::Model, i64) {
+    let app = spawn_app().await;
+    let root = app.admin_token().await;
+    save(&app, &root, "chat", name, value)
+        .await
+        .assert_status(200);
+    let b = booking(&app, 30, 100).await;
+    let (session_id, _user, _counselor) = active_chat(&app, &b).await;
+    end_as_buyer(&app, &b, session_id).await;
+    let bill = billing::Entity::find()
         .filter(billing::Column::SessionId.eq(session_id))
         .one(app.db())
         .await
         .unwrap()
-        .unwrap()
+        .unwrap();
+    (bill, b.amount)
 }
 
 #[tokio::test]
 async fn free_chat_duration_makes_a_short_chat_free() {
-    let app = spawn_app().await;
-    let root = app.admin_token().await;
-    save(&app, &root, "chat", "free_chat_duration", json!(10))
-        .await
-        .assert_status(200);
-    let b = booking(&app, 30, 100).await;
-    let (session_id, _user, _counselor) = active_chat(&app, &b).await;
-    end_as_buyer(&app, &b, session_id).await;
-    let bill = billing_of(&app, session_id).await;
+    let (bill, prepaid) = bill_a_short_chat_with("free_chat_duration", json!(10)).await;
     assert_eq!((bill.billed_minutes, bill.total_amount), (0, 0));
-    assert_eq!(bill.refund_amount, b.amount);
+    assert_eq!(bill.refund_amount, prepaid);
 }
 
 #[tokio::test]
 async fn billing_cycle_sets_the_billing_unit() {
-    let app = spawn_app().await;
-    let root = app.admin_token().await;
     // Ten-minute cycles: a chat of a few seconds is billed one whole cycle.
-    save(&app, &root, "chat", "billing_cycle", json!(600))
-        .await
-        .assert_status(200);
-    let b = booking(&app, 30, 100).await;
-    let (session_id, _user, _counselor) = active_chat(&app, &b).await;
-    end_as_buyer(&app, &b, session_id).await;
-    let bill = billing_of(&app, session_id).await;
+    let (bill, prepaid) = bill_a_short_chat_with("billing_cycle", json!(600)).await;
     assert_eq!((bill.billed_minutes, bill.total_amount), (10, 1000));
-    assert_eq!(bill.refund_amount, b.amount - 1000);
+    assert_eq!(bill.refund_amount, prepaid - 1000);
 }
 
 #[tokio::test]
