@@ -342,16 +342,8 @@ impl TestApp {
             )
             .await;
         created.assert_status(200);
-        let payment_no = created.body["data"]["payment_no"]
-            .as_str()
-            .expect("no")
-            .to_owned();
-        let res = self
-            .client
-            .post(self.url(Api::User, &format!("/api/payment/sandbox/pay/{payment_no}")))
-            .send()
-            .await
-            .expect("sandbox pay");
+        let pay_url = created.body["data"]["pay_url"].as_str().expect("pay_url");
+        let res = self.pay_through_checkout(pay_url).await;
         assert_eq!(res.status(), 200);
         created.body["data"]["payment_id"]
             .as_i64()
@@ -369,17 +361,29 @@ impl TestApp {
             )
             .await;
         created.assert_status(200);
-        let payment_no = created.body["data"]["payment_no"]
-            .as_str()
-            .expect("no")
-            .to_owned();
-        let res = self
-            .client
-            .post(self.url(Api::User, &format!("/api/payment/sandbox/pay/{payment_no}")))
+        let pay_url = created.body["data"]["pay_url"].as_str().expect("pay_url");
+        let res = self.pay_through_checkout(pay_url).await;
+        assert_eq!(res.status(), 200);
+    }
+
+    /// The pay form's target on a sandbox checkout page (`pay_url`), token included.
+    pub async fn checkout_action(&self, pay_url: &str) -> String {
+        let page = self.client.get(pay_url).send().await.expect("checkout");
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("checkout page");
+        let start = html.find("action=\"").expect("a pay form") + "action=\"".len();
+        let end = start + html[start..].find('"').expect("action ends");
+        html[start..end].replace("&amp;", "&")
+    }
+
+    /// Pays a sandbox payment as the browser would: opens its `pay_url` and presses "pay".
+    pub async fn pay_through_checkout(&self, pay_url: &str) -> reqwest::Response {
+        let action = self.checkout_action(pay_url).await;
+        self.client
+            .post(self.url(Api::User, &action))
             .send()
             .await
-            .expect("sandbox pay");
-        assert_eq!(res.status(), 200);
+            .expect("sandbox pay")
     }
 
     /// The caller's wallet balance in yuan, as /api/user/info shows it.

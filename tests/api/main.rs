@@ -16,6 +16,7 @@ mod counselors;
 mod deploy;
 mod fake_provider;
 mod files;
+mod hardening;
 mod helpers;
 mod lowcode;
 mod notifications;

@@ -19,7 +19,9 @@ use crate::state::AppState;
 pub const MSG_BAD_CREDENTIALS: &str = "用户名或密码错误";
 pub const MSG_RATE_LIMITED: &str = "登录尝试过于频繁，请稍后再试";
 pub const MSG_REGISTRATION_CLOSED: &str = "系统暂未开放注册";
+pub const MSG_REGISTER_RATE_LIMITED: &str = "注册过于频繁，请稍后再试";
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+const REGISTER_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Counts a login attempt against the caller's IP and the account name; over either limit → 429.
 async fn check_login_rate(
@@ -168,11 +170,36 @@ pub struct Registration {
     pub phone: String,
 }
 
-pub async fn register_user(state: &AppState, reg: Registration) -> AppResult<User> {
+/// `POST /api/register`: every attempt counts against the caller's IP
+/// (`auth.register_rate_per_ip_per_hour`) before any work is done.
+///
+/// # Errors
+/// 429 over the limit; 403 when the console closed registration (`allow_register`); 400 for a password
+/// shorter than `password_min_length`; then those of [`register_user`].
+pub async fn register_from(state: &AppState, ip: &str, reg: Registration) -> AppResult<User> {
+    let allowed = state
+        .infra
+        .rate_limiter
+        .hit(
+            &format!("register:ip:{ip}"),
+            state.settings.auth.register_rate_per_ip_per_hour,
+            REGISTER_WINDOW,
+        )
+        .await?
+        .allowed;
+    if !allowed {
+        return Err(AppError::TooManyRequests(MSG_REGISTER_RATE_LIMITED.into()));
+    }
+    // The console's switches apply to sign-ups, not to the operator's demo seed.
     if !settings::allow_register(state).await {
         return Err(AppError::forbidden(MSG_REGISTRATION_CLOSED));
     }
     check_password_length(state, &reg.password).await?;
+    register_user(state, reg).await
+}
+
+/// Registers an app account (also the demo seed's way in).
+pub async fn register_user(state: &AppState, reg: Registration) -> AppResult<User> {
     let email = users::normalize_email(&reg.email)?;
     let phone = users::normalize_phone(&reg.phone)?;
     let password_hash = state.passwords.hash(&reg.password).await?;
@@ -180,7 +207,7 @@ pub async fn register_user(state: &AppState, reg: Registration) -> AppResult<Use
         &state.db,
         &state.bus,
         users::NewUser {
-            username: reg.username.trim().to_owned(),
+            username: reg.username,
             password_hash,
             email,
             phone,
