@@ -115,6 +115,9 @@ fn metrics(registry: &prometheus::Registry, namespace: &str) -> anyhow::Result<P
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // A web app that is configured but cannot be served is a start-up error, not a silent 404.
+        servers::spa::Spa::open("server.static_dir_user", &settings.server.static_dir_user)?;
+        servers::spa::Spa::open("server.static_dir_admin", &settings.server.static_dir_admin)?;
         let state = web::Data::new(build_state(settings).await?);
         let settings = state.settings.clone();
         let user_listener = bind(&settings, settings.server.user_port)?;
@@ -138,22 +141,16 @@ impl Application {
             settings.server.workers
         };
 
-        let s = state.clone();
-        let user = HttpServer::new(move || {
-            servers::app(
-                s.clone(),
-                user_metrics.clone(),
-                servers::user_api::routes(&s),
-            )
-        })
-        // Small writes (a chat frame, a short JSON reply) go out at once instead of waiting up to
-        // 40 ms for the peer's delayed ACK of the previous one (Nagle).
-        .tcp_nodelay(true)
-        .listen(user_listener)?
-        .workers(workers)
-        .disable_signals()
-        .shutdown_timeout(10)
-        .run();
+        // The user port takes the WebSocket upgrades of port 8082 too (the user web app opens its socket
+        // on its own origin), so it is built like that port rather than with `HttpServer`.
+        let user = servers::ws::with_upgrades(
+            "mychat-user",
+            state.clone(),
+            user_metrics,
+            user_listener,
+            workers,
+            servers::user_api::routes,
+        )?;
         let s = state.clone();
         let admin = HttpServer::new(move || {
             servers::app(

@@ -217,6 +217,26 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// The configuration key an environment variable sets (`MYCHAT__SERVER__BIND` → `server.bind`,
+/// `DATABASE_URL` → `database.url`, `MYCHAT_ENV` → `env`), or `None` when the configuration does not
+/// read that name. Whether the key exists is up to the caller (`figment().find_value`).
+pub fn env_key(name: &str) -> Option<String> {
+    if name == "MYCHAT_ENV" {
+        return Some("env".into());
+    }
+    if let Some((_, key)) = SHORT_ENV_NAMES.iter().find(|(short, _)| *short == name) {
+        return Some((*key).into());
+    }
+    name.strip_prefix("MYCHAT__")
+        .filter(|rest| !rest.is_empty())
+        .map(|rest| {
+            rest.split("__")
+                .collect::<Vec<_>>()
+                .join(".")
+                .to_lowercase()
+        })
+}
+
 impl Settings {
     /// Loads the settings for the environment named by `MYCHAT_ENV` (default `development`).
     pub fn load() -> anyhow::Result<Self> {

@@ -143,7 +143,8 @@ pub async fn cors(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("Content-Length, Content-Type, X-Request-Id"),
         );
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        // Appended: a response may already vary on something else (a web app's Accept-Encoding).
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     Ok(res)
 }

@@ -1,5 +1,6 @@
-//! Port 8081: the admin API. Everything under `/api` except login needs an admin token; `/metrics`
-//! needs `server.metrics_token` and is off without one.
+//! Port 8081: the admin API, and the console when `server.static_dir_admin` is set. Everything under
+//! `/api` except login needs an admin token; `/metrics` needs `server.metrics_token` and is off without
+//! one.
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,6 +15,7 @@ use crate::modules::{
     auth, chat, counselors, files, finance, health, lowcode, orders, rbac, stats, system, users,
 };
 use crate::openapi::{self, AdminApiDoc};
+use crate::servers::spa::Spa;
 use crate::state::AppState;
 
 pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
@@ -26,6 +28,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
         .map(|t| t.expose_secret().to_owned())
         .filter(|t| !t.is_empty())
         .map(|t| MetricsToken(Sha256::digest(t.as_bytes()).into()));
+    let console = web_app(state);
     move |cfg| {
         if let Some(token) = metrics_token {
             cfg.app_data(web::Data::new(token))
@@ -36,17 +39,21 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             .configure(files::uploads_routes(uploads))
             .configure(auth::admin_public_routes)
             .configure(counselors::admin_public_routes)
-            .route("/api/test", web::get().to(backend_alive))
-            .service(
-                // Middleware runs bottom-up: find the route (404/405 before any token is asked for),
-                // authenticate, audit mutations, then check the route's permission.
-                web::scope("")
-                    .wrap(from_fn(rbac::require_permission))
-                    .wrap(from_fn(system::record_mutations))
-                    .wrap(from_fn(auth::require_admin))
-                    .wrap(from_fn(rbac::guard::resolve_route))
-                    .configure(protected_routes),
-            );
+            .route("/api/test", web::get().to(backend_alive));
+        // Before the authenticated scope below, which would otherwise answer the console's pages 401.
+        if let Some(console) = console {
+            console.mount(cfg);
+        }
+        cfg.service(
+            // Middleware runs bottom-up: find the route (404/405 before any token is asked for),
+            // authenticate, audit mutations, then check the route's permission.
+            web::scope("")
+                .wrap(from_fn(rbac::require_permission))
+                .wrap(from_fn(system::record_mutations))
+                .wrap(from_fn(auth::require_admin))
+                .wrap(from_fn(rbac::guard::resolve_route))
+                .configure(protected_routes),
+        );
     }
 }
 
@@ -92,4 +99,14 @@ async fn serve_metrics(
     Ok(HttpResponse::Ok()
         .content_type(prometheus::TEXT_FORMAT)
         .body(body))
+}
+
+/// The console, if configured (see [`super::user_api::web_app`]).
+pub fn web_app(state: &AppState) -> Option<std::sync::Arc<Spa>> {
+    Spa::open(
+        "server.static_dir_admin",
+        &state.settings.server.static_dir_admin,
+    )
+    .ok()
+    .flatten()
 }

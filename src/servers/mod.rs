@@ -2,6 +2,7 @@
 //! they share.
 
 pub mod admin_api;
+pub mod spa;
 pub mod user_api;
 pub mod ws;
 

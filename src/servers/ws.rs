@@ -1,4 +1,5 @@
-//! Port 8082: the WebSocket server.
+//! Port 8082: the WebSocket server, and the construction it shares with the user port (which takes the
+//! same upgrades on `/ws/...`).
 //!
 //! actix-web's `HttpServer` cannot take over an upgraded connection, so this port is built one level
 //! down, the way `HttpServer` builds the others: actix-server accepts, actix-http speaks HTTP/1.1, and
@@ -37,9 +38,27 @@ pub fn server(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
+    with_upgrades("mychat-ws", state, metrics, listener, workers, routes)
+}
+
+/// A port whose WebSocket upgrades (`Connection: upgrade`) go to [`chat::ws::accept`] and whose other
+/// requests go to the actix-web app of `routes` with the shared middleware. Port 8082 is one; the user
+/// port is another, because the user web app opens its socket on its own origin.
+pub fn with_upgrades<R, F>(
+    name: &'static str,
+    state: web::Data<AppState>,
+    metrics: PrometheusMetrics,
+    listener: TcpListener,
+    workers: usize,
+    routes: R,
+) -> std::io::Result<Server>
+where
+    R: Fn(&AppState) -> F + Clone + Send + 'static,
+    F: FnOnce(&mut web::ServiceConfig) + 'static,
+{
     let addr = listener.local_addr()?;
     Ok(Server::build()
-        .listen("mychat-ws", listener, move || {
+        .listen(name, listener, move || {
             let app = servers::app(state.clone(), metrics.clone(), routes(&state))
                 .into_factory()
                 .map_err(|e: actix_web::Error| e.error_response());

@@ -553,14 +553,19 @@ async fn both_parties_are_warned_five_minutes_before_the_end() {
 
 #[tokio::test]
 async fn an_idle_session_times_out_and_bills_once() {
-    let app = spawn_app_with(&[
-        ("chat.session_idle_timeout_secs", json!(1)),
-        ("chat.watchdog_interval_secs", json!(1)),
-    ])
-    .await;
+    let app = spawn_app_with(&[("chat.watchdog_interval_secs", json!(1))]).await;
     let b = booking(&app, 30, 100).await;
     let session_id = start_session(&app, b.order_id, &b.counselor_token).await;
-    // Nobody sends anything: the watchdog times the session out on its own.
+    // Nobody sends anything for longer than the 30-minute session_timeout: the watchdog times the
+    // session out on its own.
+    app.exec_sql(
+        "UPDATE chat_sessions SET updated_at = ? WHERE id = ?",
+        vec![
+            (chrono::Utc::now() - chrono::Duration::minutes(31)).into(),
+            session_id.into(),
+        ],
+    )
+    .await;
     let mut ended = false;
     for _ in 0..40 {
         let s = mychat::modules::chat::service::get_session(app.db(), session_id)

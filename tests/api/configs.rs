@@ -55,12 +55,14 @@ async fn config_values_are_validated_against_their_type() {
         .await;
     created.assert_status(200);
     assert_eq!(created.body["data"]["value"], "true");
+    // The console's `<category>.<name>` names the setting `<name>` of that category.
+    assert_eq!(created.body["data"]["key"], "allow_x");
     let id = created.body["data"]["id"].as_i64().unwrap();
     let dup = app
         .post(
             Api::Admin,
             "/api/admin/configs",
-            json!({"key": "basic.allow_x", "value": "false", "type": "switch"}),
+            json!({"key": "allow_x", "value": "false", "type": "switch"}),
             Some(&root),
         )
         .await;

@@ -1,4 +1,5 @@
-//! Login, registration, token refresh, logout and password changes for both realms.
+//! Login, registration, token refresh, logout and password changes for both realms. App users also obey
+//! the console's `allow_register`, `password_min_length` and per-account lockout settings.
 
 use std::time::Duration;
 
@@ -6,12 +7,14 @@ use super::extract::{MSG_DISABLED, Principal};
 use crate::bus::{DomainEvent, Realm};
 use crate::error::{AppError, AppResult};
 use crate::modules::rbac::service as admins;
+use crate::modules::system::settings;
 use crate::modules::users::entity::Model as User;
 use crate::modules::users::service as users;
 use crate::state::AppState;
 
 pub const MSG_BAD_CREDENTIALS: &str = "用户名或密码错误";
 pub const MSG_RATE_LIMITED: &str = "登录尝试过于频繁，请稍后再试";
+pub const MSG_REGISTRATION_CLOSED: &str = "系统暂未开放注册";
 pub const MSG_REGISTER_RATE_LIMITED: &str = "注册过于频繁，请稍后再试";
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 const REGISTER_WINDOW: Duration = Duration::from_secs(3600);
@@ -62,6 +65,7 @@ pub async fn login_user(
     password: &str,
 ) -> AppResult<(String, User)> {
     check_login_rate(state, Realm::User, ip, username).await?;
+    let lockout = AccountLockout::check(state, username).await?;
     let user = users::find_by_username(&state.db, username).await?;
     let ok = state
         .passwords
@@ -69,13 +73,90 @@ pub async fn login_user(
         .await;
     let user = match user {
         Some(u) if ok => u,
-        _ => return Err(AppError::unauthorized(MSG_BAD_CREDENTIALS)),
+        _ => {
+            lockout.failed(state).await;
+            return Err(AppError::unauthorized(MSG_BAD_CREDENTIALS));
+        }
     };
+    lockout.succeeded(state).await;
     if user.status != crate::modules::users::entity::STATUS_ACTIVE {
         return Err(AppError::forbidden(MSG_DISABLED));
     }
     let (token, _) = state.tokens.issue(Realm::User, user.id, &user.username)?;
     Ok((token, user))
+}
+
+/// The console's per-account lockout of app users: `login_max_attempts` failed logins in a row lock the
+/// account name for `login_lock_time` minutes (counted from the last failure), whatever the password.
+struct AccountLockout {
+    key: String,
+    limits: settings::Lockout,
+    failures: u32,
+}
+
+impl AccountLockout {
+    /// Refuses a locked account; otherwise remembers its failures so far.
+    async fn check(state: &AppState, username: &str) -> AppResult<Self> {
+        let limits = settings::login_lockout(state).await;
+        let key = format!("login:failures:user:{}", username.trim().to_lowercase());
+        let failures = if limits.max_attempts == 0 {
+            0
+        } else {
+            // The lockout fails open when the cache is down: the per-minute rate limits still apply.
+            match state.infra.cache.get(&key).await {
+                Ok(v) => v.and_then(|v| v.parse().ok()).unwrap_or(0),
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = ?e, "login lockout unreadable");
+                    0
+                }
+            }
+        };
+        if limits.max_attempts > 0 && failures >= limits.max_attempts {
+            return Err(AppError::forbidden(format!(
+                "登录失败次数过多，账户已锁定，请{}分钟后再试",
+                limits.lock_for.as_secs() / 60
+            )));
+        }
+        Ok(Self {
+            key,
+            limits,
+            failures,
+        })
+    }
+
+    async fn failed(&self, state: &AppState) {
+        if self.limits.max_attempts == 0 {
+            return;
+        }
+        let count = (self.failures + 1).to_string();
+        if let Err(e) = state
+            .infra
+            .cache
+            .set(&self.key, &count, self.limits.lock_for)
+            .await
+        {
+            tracing::warn!(error.cause_chain = ?e, "login lockout not recorded");
+        }
+    }
+
+    async fn succeeded(&self, state: &AppState) {
+        if self.failures > 0
+            && let Err(e) = state.infra.cache.delete(&self.key).await
+        {
+            tracing::warn!(error.cause_chain = ?e, "login lockout not cleared");
+        }
+    }
+}
+
+/// Refuses a password shorter than the console's `password_min_length`.
+async fn check_password_length(state: &AppState, password: &str) -> AppResult<()> {
+    let min = settings::password_min_length(state).await;
+    if password.chars().count() < min {
+        return Err(AppError::invalid_input(format!(
+            "参数错误: password: 密码长度不能少于{min}位"
+        )));
+    }
+    Ok(())
 }
 
 pub struct Registration {
@@ -89,7 +170,8 @@ pub struct Registration {
 /// (`auth.register_rate_per_ip_per_hour`) before any work is done.
 ///
 /// # Errors
-/// 429 over the limit; then those of [`register_user`].
+/// 429 over the limit; 403 when the console closed registration (`allow_register`); 400 for a password
+/// shorter than `password_min_length`; then those of [`register_user`].
 pub async fn register_from(state: &AppState, ip: &str, reg: Registration) -> AppResult<User> {
     let allowed = state
         .infra
@@ -104,6 +186,11 @@ pub async fn register_from(state: &AppState, ip: &str, reg: Registration) -> App
     if !allowed {
         return Err(AppError::TooManyRequests(MSG_REGISTER_RATE_LIMITED.into()));
     }
+    // The console's switches apply to sign-ups, not to the operator's demo seed.
+    if !settings::allow_register(state).await {
+        return Err(AppError::forbidden(MSG_REGISTRATION_CLOSED));
+    }
+    check_password_length(state, &reg.password).await?;
     register_user(state, reg).await
 }
 
@@ -171,6 +258,7 @@ pub async fn change_user_password(
     {
         return Err(AppError::bad_request("旧密码错误"));
     }
+    check_password_length(state, new_password).await?;
     let hash = state.passwords.hash(new_password).await?;
     users::set_password(&state.db, &state.bus, user.id, hash).await?;
     revoke(state, principal).await

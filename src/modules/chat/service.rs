@@ -1,5 +1,7 @@
 //! Rules for chat sessions and messages: who may take part, the per-session message sequence, idempotent
 //! resends, read markers, and ending a session, which bills it exactly once whichever path ends it.
+//! The console's settings (through `system::settings`) switch image and voice messages off, set the idle
+//! timeout, and set the free period and billing cycle of the tariff.
 
 use std::time::Duration;
 
@@ -281,7 +283,7 @@ fn activity_key(session_id: i64) -> String {
 
 /// Marks a session as in use now (any inbound frame), so the idle timeout starts over.
 pub async fn touch(state: &AppState, session_id: i64) {
-    let ttl = Duration::from_secs(state.settings.chat.session_idle_timeout_secs.max(1));
+    let ttl = crate::modules::system::settings::session_idle_timeout(state).await;
     if let Err(e) = state
         .infra
         .cache
@@ -441,6 +443,16 @@ pub async fn send_message(
         .role_of(user_id)
         .ok_or_else(|| AppError::forbidden(MSG_NO_ACCESS))?;
     validate_message(state, &msg)?;
+    if !crate::modules::system::settings::message_type_allowed(state, &msg.content_type).await {
+        let kind = if msg.content_type == "image" {
+            "图片"
+        } else {
+            "语音"
+        };
+        return Err(AppError::forbidden(format!(
+            "管理员已关闭{kind}消息，请发送文字"
+        )));
+    }
     if is_muted(state, user_id).await {
         return resend_or(
             state,
@@ -712,6 +724,7 @@ pub struct Ended {
 pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -> AppResult<Ended> {
     let db = &state.db;
     let commission = crate::modules::system::service::platform_commission(state).await;
+    let tariff = crate::modules::system::settings::chat_tariff(state).await;
     let final_status = if reason == EndReason::Idle {
         status::TIMED_OUT
     } else {
@@ -737,6 +750,7 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
         session.price,
         order.amount - order.refunded_amount,
         commission,
+        tariff,
     );
     let moved = session::Entity::update_many()
         .col_expr(session::Column::Status, Expr::value(final_status))
@@ -894,8 +908,11 @@ pub async fn watchdog_pass(state: &AppState) -> AppResult<u32> {
         .all(&state.db)
         .await?;
     let warn_before = chrono::Duration::seconds(state.settings.chat.warn_before_end_secs as i64);
-    let idle_after =
-        chrono::Duration::seconds(state.settings.chat.session_idle_timeout_secs as i64);
+    let idle_after = chrono::Duration::seconds(
+        crate::modules::system::settings::session_idle_timeout(state)
+            .await
+            .as_secs() as i64,
+    );
     let mut ended = 0;
     for s in active {
         let Some(start) = s.start_time else { continue };

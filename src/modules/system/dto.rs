@@ -40,7 +40,7 @@ impl From<&system_config::Model> for ConfigView {
 }
 
 /// `value` may be JSON text (what the console sends) or a bare JSON value.
-#[derive(Deserialize, Validate, Clone, utoipa::ToSchema)]
+#[derive(Deserialize, Validate, Clone, Default, utoipa::ToSchema)]
 pub struct ConfigRequest {
     #[serde(default)]
     #[validate(length(max = 100, message = "配置键过长"))]

@@ -4,9 +4,11 @@
 //! Tables: `system_configs`, `system_logs`. Publishes: `ConfigChanged`. Consumes: `ConfigChanged` (every
 //! instance drops its cached values).
 //!
-//! Other modules read configs through [`service::config_f64`], [`service::config_i64`],
-//! [`service::platform_commission`] and [`service::order_payment_timeout_minutes`]: a change in the console
-//! takes effect without a restart.
+//! Other modules read configs through the typed readers of [`settings`] (one per seeded setting, with
+//! its type and range), [`service::platform_commission`] and [`service::order_payment_timeout_minutes`]: a
+//! change in the console takes effect without a restart. The console's `<category>.<name>` key names the
+//! setting `<name>`; the payment channel keys are read-only (the server's `payments.*` configuration
+//! rules them).
 
 pub mod audit;
 pub mod dto;
@@ -14,6 +16,7 @@ pub mod entity;
 pub mod routes;
 pub mod seed;
 pub mod service;
+pub mod settings;
 
 use std::sync::Arc;
 

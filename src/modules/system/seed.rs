@@ -116,7 +116,8 @@ fn configs(settings: &Settings) -> Vec<ConfigSeed> {
         (
             "chat",
             "free_chat_duration",
-            "5".into(),
+            // No free period unless the operator sets one (the original seeded 5 but never read it).
+            "0".into(),
             "免费聊天时长(分钟)",
             "number",
             true,
@@ -134,7 +135,12 @@ fn configs(settings: &Settings) -> Vec<ConfigSeed> {
         (
             "chat",
             "session_timeout",
-            "30".into(),
+            settings
+                .chat
+                .session_idle_timeout_secs
+                .div_ceil(60)
+                .max(1)
+                .to_string(),
             "会话超时(分钟)",
             "number",
             true,

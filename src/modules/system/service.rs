@@ -74,6 +74,28 @@ pub fn normalize_value(widget: &str, value: &Value) -> AppResult<String> {
     Ok(parsed.to_string())
 }
 
+/// The console saves a setting as `<category>.<name>` with that category (`basic.system_name` in
+/// `basic`) and loads it by `<name>`: that form names the setting `<name>`, so saving and reloading
+/// round-trip. `category` is the request's, else the stored row's.
+fn canonical_key(mut req: ConfigRequest, category: Option<&str>) -> ConfigRequest {
+    let category = req
+        .category
+        .as_deref()
+        .or(category)
+        .map(str::trim)
+        .unwrap_or_default();
+    if let Some(key) = req.key.as_deref().map(str::trim)
+        && !category.is_empty()
+        && let Some(name) = key
+            .strip_prefix(category)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .filter(|name| !name.is_empty())
+    {
+        req.key = Some(name.to_owned());
+    }
+    req
+}
+
 fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 100
@@ -152,8 +174,10 @@ fn new_config(req: &ConfigRequest) -> AppResult<NewConfig> {
         .clone()
         .filter(|k| !k.is_empty())
         .unwrap_or_else(|| "string".into());
+    let value = normalize_value(&kind, value)?;
+    super::settings::check_write(&key, None, &value)?;
     Ok(NewConfig {
-        value: normalize_value(&kind, value)?,
+        value,
         key,
         category: req.category.clone().unwrap_or_default(),
         label: req.label.clone().unwrap_or_default(),
@@ -202,10 +226,21 @@ async fn config_committed(state: &AppState, keys: &[String]) {
 }
 
 pub async fn create_config(state: &AppState, req: ConfigRequest) -> AppResult<ConfigView> {
-    let new = new_config(&req)?;
-    if find_by_key(&state.db, &new.key).await?.is_some() {
-        return Err(AppError::conflict("配置键已存在"));
+    let sent_key = req.key.clone();
+    let req = canonical_key(req, None);
+    if let Some(current) = find_by_key(&state.db, req.key.as_deref().unwrap_or_default()).await? {
+        // The console creates `<category>.<name>` for a setting it loaded as `<name>`: that saves its
+        // value. A plain create of a taken key is still a conflict.
+        if sent_key == req.key || current.category != req.category.clone().unwrap_or_default() {
+            return Err(AppError::conflict("配置键已存在"));
+        }
+        let value_only = ConfigRequest {
+            value: req.value,
+            ..Default::default()
+        };
+        return update_config(state, current.id, value_only).await;
     }
+    let new = new_config(&req)?;
     let key = new.key.clone();
     let txn = state.db.begin().await?;
     let row = insert_config(&txn, new).await?;
@@ -250,6 +285,13 @@ fn apply_change(
         }
         None => current.value.clone(),
     };
+    let final_key = req
+        .key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .unwrap_or(&current.config_key);
+    super::settings::check_write(final_key, Some(&current.value), &value)?;
     let new_key = req
         .key
         .as_deref()
@@ -284,6 +326,7 @@ fn apply_change(
 
 pub async fn update_config(state: &AppState, id: i64, req: ConfigRequest) -> AppResult<ConfigView> {
     let current = get_config(&state.db, id).await?;
+    let req = canonical_key(req, Some(&current.category));
     let old_key = current.config_key.clone();
     let active = apply_change(current, &req)?;
     let txn = state.db.begin().await?;
@@ -320,6 +363,7 @@ pub async fn batch_save(state: &AppState, items: Vec<ConfigRequest>) -> AppResul
     let txn = state.db.begin().await?;
     let mut keys = Vec::new();
     for req in &items {
+        let req = &canonical_key(req.clone(), None);
         let key = req
             .key
             .as_deref()
