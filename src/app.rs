@@ -222,6 +222,12 @@ impl Application {
             shutdown_rx.clone(),
         )));
         background.push(tokio::spawn(
+            crate::modules::payments::refunds::run_refund_queries(
+                self.state.clone(),
+                shutdown_rx.clone(),
+            ),
+        ));
+        background.push(tokio::spawn(
             crate::modules::orders::service::run_auto_cancel(self.state.clone(), shutdown_rx),
         ));
         let handles = self.servers.iter().map(Server::handle).collect();

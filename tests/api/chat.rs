@@ -560,7 +560,8 @@ async fn an_idle_session_times_out_and_bills_once() {
     .await;
     let b = booking(&app, 30, 100).await;
     let session_id = start_session(&app, b.order_id, &b.counselor_token).await;
-    // Nobody sends anything: the watchdog times the session out on its own.
+    // Both have joined (the clock runs), then nobody sends anything: the watchdog times it out.
+    start_session(&app, b.order_id, &b.buyer_token).await;
     let mut ended = false;
     for _ in 0..40 {
         let s = mychat::modules::chat::service::get_session(app.db(), session_id)

@@ -17,6 +17,7 @@ mod fake_provider;
 mod files;
 mod helpers;
 mod lowcode;
+mod money;
 mod notifications;
 mod orders;
 mod payment_channels;
