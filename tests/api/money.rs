@@ -64,6 +64,14 @@ async fn paid_order(app: &TestApp, p: &Parties, minutes: i64) -> i64 {
     order_id
 }
 
+/// A fresh app, its parties, and an order of 15 minutes at 1 yuan paid from the wallet.
+async fn paid_deal() -> (TestApp, Parties, i64) {
+    let app = spawn_app().await;
+    let p = parties(&app, 100).await;
+    let order_id = paid_order(&app, &p, 15).await;
+    (app, p, order_id)
+}
+
 async fn start(app: &TestApp, order_id: i64, token: &str) -> Reply {
     app.post(
         Api::User,
@@ -168,9 +176,7 @@ async fn a_cancel_racing_the_session_end_never_refunds_twice() {
 
 #[tokio::test]
 async fn an_admin_refund_of_a_completed_order_gives_back_only_what_is_left() {
-    let app = spawn_app().await;
-    let p = parties(&app, 100).await;
-    let order_id = paid_order(&app, &p, 15).await;
+    let (app, p, order_id) = paid_deal().await;
     let session_id = active_session(&app, &p, order_id).await;
     end(&app, session_id, &p.buyer).await.assert_status(200);
     assert_eq!(app.balance(&p.buyer).await, 9999.0);
@@ -215,9 +221,7 @@ async fn an_admin_refund_of_a_completed_order_gives_back_only_what_is_left() {
 
 #[tokio::test]
 async fn an_admin_refund_is_refused_when_the_counselor_has_withdrawn_their_share() {
-    let app = spawn_app().await;
-    let p = parties(&app, 100).await;
-    let order_id = paid_order(&app, &p, 15).await;
+    let (app, p, order_id) = paid_deal().await;
     let session_id = active_session(&app, &p, order_id).await;
     end(&app, session_id, &p.buyer).await.assert_status(200);
     app.post(
@@ -237,9 +241,7 @@ async fn an_admin_refund_is_refused_when_the_counselor_has_withdrawn_their_share
 
 #[tokio::test]
 async fn a_paid_order_cannot_be_cancelled_while_its_chat_is_open() {
-    let app = spawn_app().await;
-    let p = parties(&app, 100).await;
-    let order_id = paid_order(&app, &p, 15).await;
+    let (app, p, order_id) = paid_deal().await;
     // Waiting for the counselor: still open.
     start(&app, order_id, &p.buyer).await.assert_status(200);
     let waiting = cancel(&app, order_id, &p.buyer).await;
@@ -271,9 +273,7 @@ async fn a_paid_order_cannot_be_cancelled_while_its_chat_is_open() {
 
 #[tokio::test]
 async fn a_counselor_alone_never_starts_the_billing_clock() {
-    let app = spawn_app().await;
-    let p = parties(&app, 100).await;
-    let order_id = paid_order(&app, &p, 15).await;
+    let (app, p, order_id) = paid_deal().await;
     let started = start(&app, order_id, &p.counselor).await;
     started.assert_status(200);
     assert_eq!(started.body["data"]["status"], 0, "waiting for the buyer");
@@ -291,9 +291,7 @@ async fn a_counselor_alone_never_starts_the_billing_clock() {
 
 #[tokio::test]
 async fn the_buyer_joining_over_websocket_starts_the_clock() {
-    let app = spawn_app().await;
-    let p = parties(&app, 100).await;
-    let order_id = paid_order(&app, &p, 15).await;
+    let (app, p, order_id) = paid_deal().await;
     let started = start(&app, order_id, &p.counselor).await;
     let session_id = started.body["data"]["session_id"].as_i64().unwrap();
     let mut counselor = connect(&app, &format!("/ws/chat/{session_id}"), &p.counselor).await;

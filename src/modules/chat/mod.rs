@@ -1,10 +1,11 @@
-//! Chat: sessions (one per paid order), messages with a per-session `seq` and idempotent resends, read
-//! markers, the WebSocket server (8082), billing when a session ends, and the admin side (sessions,
-//! presence, kick, mute, broadcast).
+//! Chat: sessions (one per paid order, whose billing clock starts when both parties have joined),
+//! messages with a per-session `seq` and idempotent resends, read markers, the WebSocket server (8082),
+//! billing when a session ends (its refund of unused minutes through `payments::refunds`), and the admin
+//! side (sessions, presence, kick, mute, broadcast).
 //!
 //! Tables: `chat_sessions`, `chat_messages`, `chat_billings`.
-//! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through the wallet and
-//! finance, `WalletChanged`; through orders, `OrderStatusChanged`). Consumes: `NotificationCreated`
+//! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through payments' refunds
+//! and finance, `PaymentRefunded`, `WalletChanged`; through orders, `OrderStatusChanged`). Consumes: `NotificationCreated`
 //! (pushed to the user's sockets).
 
 pub mod admin;
