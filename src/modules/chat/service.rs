@@ -96,7 +96,7 @@ pub async fn get_session<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Sessi
 }
 
 /// Reads the session inside `txn` and keeps it locked until `txn` ends (see [`crate::db::for_update`]).
-async fn lock_session<C: ConnectionTrait>(txn: &C, id: i64) -> AppResult<Session> {
+pub async fn lock_session<C: ConnectionTrait>(txn: &C, id: i64) -> AppResult<Session> {
     crate::db::for_update(session::Entity::find_by_id(id), txn.get_database_backend())
         .one(txn)
         .await?
@@ -525,12 +525,15 @@ async fn next_seq<C: ConnectionTrait>(
     let backend = txn.get_database_backend();
     let values = vec![now.into(), session_id.into(), status::ACTIVE.into()];
     if backend == DatabaseBackend::MySql {
-        // LAST_INSERT_ID(expr) hands the new seq back in the reply to the UPDATE itself.
+        // LAST_INSERT_ID(expr) hands the new seq back in the reply to the UPDATE itself. `status + 0`
+        // keeps InnoDB on the primary key: through the status index it locked that index first and the
+        // row second, the reverse of ending a session (row, then its status entry), and the two
+        // deadlocked.
         let bumped = txn
             .execute_raw(statement(
                 backend,
                 "UPDATE chat_sessions SET last_seq = LAST_INSERT_ID(last_seq + 1), updated_at = ? \
-                 WHERE id = ? AND status = ?",
+                 WHERE id = ? AND status + 0 = ?",
                 values,
             ))
             .await?;
