@@ -43,6 +43,12 @@ pub enum DomainEvent {
         realm: Realm,
         account_id: i64,
     },
+    /// A token was revoked before its expiry (logout, refresh, password change). `jti` is unique across
+    /// realms, so `account_id` alone names the account.
+    TokenRevoked {
+        account_id: i64,
+        jti: String,
+    },
     /// An account was disabled or deleted.
     AccountDisabled {
         realm: Realm,
@@ -185,6 +191,7 @@ impl DomainEvent {
         match self {
             Self::UserRegistered { .. } => "user_registered",
             Self::PasswordChanged { .. } => "password_changed",
+            Self::TokenRevoked { .. } => "token_revoked",
             Self::AccountDisabled { .. } => "account_disabled",
             Self::RbacChanged => "rbac_changed",
             Self::ConfigChanged { .. } => "config_changed",

@@ -61,6 +61,43 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     pub static_dir_user: String,
     pub static_dir_admin: String,
+    /// Proxies whose `X-Forwarded-For` is believed (see `http::ClientIp`). Empty: none.
+    #[serde(default)]
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// `server.trusted_proxies`: CIDRs (`10.0.0.0/8`) or single addresses. A bad entry fails start-up.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(entries: Vec<String>) -> Result<Self, String> {
+        entries
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("server.trusted_proxies: not a CIDR or address: {entry}"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: &std::net::IpAddr) -> bool {
+        // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(*ip, std::net::IpAddr::V4),
+            v4 => *v4,
+        };
+        self.0.iter().any(|net| net.contains(&ip))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +120,7 @@ pub struct AuthSettings {
     pub access_token_ttl_hours: i64,
     pub login_rate_per_ip_per_minute: u32,
     pub login_rate_per_account_per_minute: u32,
+    pub register_rate_per_ip_per_hour: u32,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,

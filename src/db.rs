@@ -24,6 +24,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
                 settings.server.data_dir.display()
             )
         })?;
+        if let Some(path) = sqlite_file(&url) {
+            restrict_sqlite_file(path)?;
+        }
     }
     let mut options = ConnectOptions::new(url.clone());
     let max_connections = if is_sqlite {
@@ -49,6 +52,45 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
         .await
         .with_context(|| format!("cannot connect to the database at {}", redact(&url)))?;
     Ok(db)
+}
+
+/// The file a `sqlite:` URL names; `None` for in-memory databases.
+fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::Path::new(path))
+}
+
+/// Creates the SQLite file owner-only (0600), like `secrets.json`, and tightens an existing one: it holds
+/// password hashes and the wallet ledger. SQLite gives its `-wal` and `-shm` files the database file's
+/// permissions, so they follow.
+fn restrict_sqlite_file(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create the database file {}", path.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot restrict {}", file.display()))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

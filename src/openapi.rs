@@ -36,6 +36,7 @@ impl Modify for BearerAuth {
         auth::routes::register,
         auth::routes::login,
         auth::routes::refresh,
+        auth::routes::logout,
         users::routes::user_info,
         users::routes::update_profile,
         users::routes::change_password,

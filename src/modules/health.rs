@@ -1,4 +1,5 @@
-//! `GET /health` on every port: the database, Redis and the outbox backlog.
+//! `GET /health` on every port: the database, Redis and the outbox backlog, and whether the payment
+//! sandbox is on.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -14,6 +15,8 @@ struct Health {
     /// `connected`, `disconnected` or `not_configured` (in-memory stand-ins).
     redis: &'static str,
     version: &'static str,
+    /// Whether the payment sandbox is on (payments confirmed without real money): never in production.
+    payment_sandbox: bool,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -39,6 +42,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             Some(false) => "disconnected",
         },
         version: env!("CARGO_PKG_VERSION"),
+        payment_sandbox: state.settings.payments.sandbox_enabled,
     };
     if healthy {
         HttpResponse::Ok().json(body)

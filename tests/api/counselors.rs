@@ -134,20 +134,20 @@ async fn bad_filter_values_are_refused_in_the_envelope() {
 async fn sorting_by_service_count_uses_completed_orders_in_both_directions() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let a = app.create_counselor(&admin, "A", 1.0).await;
-    let b = app.create_counselor(&admin, "B", 2.0).await;
-    let c = app.create_counselor(&admin, "C", 3.0).await;
+    let a = app.create_counselor(&admin, "AA", 1.0).await;
+    let b = app.create_counselor(&admin, "BB", 2.0).await;
+    let c = app.create_counselor(&admin, "CC", 3.0).await;
     complete_orders(&app, a, 2).await;
     complete_orders(&app, b, 5).await;
     let _ = c;
 
     let desc = list(&app, "?sort_by=service_count&sort_order=desc").await;
-    assert_eq!(names(&desc), vec!["B", "A", "C"]);
+    assert_eq!(names(&desc), vec!["BB", "AA", "CC"]);
     assert_eq!(desc["data"]["counselors"][0]["service_count"], 5);
     let asc = list(&app, "?sort_by=service_count&sort_order=asc").await;
-    assert_eq!(names(&asc), vec!["C", "A", "B"]);
+    assert_eq!(names(&asc), vec!["CC", "AA", "BB"]);
     let by_price = list(&app, "?sort_by=price&sort_order=asc").await;
-    assert_eq!(names(&by_price), vec!["A", "B", "C"]);
+    assert_eq!(names(&by_price), vec!["AA", "BB", "CC"]);
     // B: rating 5 and 5 services → recommended.
     assert_eq!(desc["data"]["counselors"][0]["is_recommended"], true);
     assert_eq!(desc["data"]["counselors"][1]["is_recommended"], false);
@@ -341,7 +341,7 @@ async fn creating_a_counselor_validates_and_honours_explicit_zeros() {
         .post(
             Api::Admin,
             "/api/admin/counselors",
-            json!({ "name": "零", "price": 0.5, "rating": 0, "status": 0, "years_exp": 0 }),
+            json!({ "name": "零号", "price": 0.5, "rating": 0, "status": 0, "years_exp": 0 }),
             Some(&admin),
         )
         .await;

@@ -262,6 +262,26 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A user token for `user_id` signed with the app's own key, expiring `exp_in_secs` from now
+    /// (negative: already expired).
+    pub fn signed_user_token(&self, user_id: i64, username: &str, exp_in_secs: i64) -> String {
+        let secrets: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.data_dir.path().join("secrets.json")).expect("secrets"),
+        )
+        .expect("secrets JSON");
+        let key = secrets["user_jwt_secret"].as_str().expect("user key");
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({"user_id": user_id, "username": username, "exp": now + exp_in_secs,
+            "nbf": now - 120, "iat": now - 120, "jti": uuid::Uuid::new_v4().simple().to_string(),
+            "aud": "mychat-user"});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+        )
+        .expect("token signed")
+    }
+
     pub fn db(&self) -> &sea_orm::DatabaseConnection {
         &self.running.state.db
     }
@@ -322,16 +342,8 @@ impl TestApp {
             )
             .await;
         created.assert_status(200);
-        let payment_no = created.body["data"]["payment_no"]
-            .as_str()
-            .expect("no")
-            .to_owned();
-        let res = self
-            .client
-            .post(self.url(Api::User, &format!("/api/payment/sandbox/pay/{payment_no}")))
-            .send()
-            .await
-            .expect("sandbox pay");
+        let pay_url = created.body["data"]["pay_url"].as_str().expect("pay_url");
+        let res = self.pay_through_checkout(pay_url).await;
         assert_eq!(res.status(), 200);
         created.body["data"]["payment_id"]
             .as_i64()
@@ -349,17 +361,29 @@ impl TestApp {
             )
             .await;
         created.assert_status(200);
-        let payment_no = created.body["data"]["payment_no"]
-            .as_str()
-            .expect("no")
-            .to_owned();
-        let res = self
-            .client
-            .post(self.url(Api::User, &format!("/api/payment/sandbox/pay/{payment_no}")))
+        let pay_url = created.body["data"]["pay_url"].as_str().expect("pay_url");
+        let res = self.pay_through_checkout(pay_url).await;
+        assert_eq!(res.status(), 200);
+    }
+
+    /// The pay form's target on a sandbox checkout page (`pay_url`), token included.
+    pub async fn checkout_action(&self, pay_url: &str) -> String {
+        let page = self.client.get(pay_url).send().await.expect("checkout");
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.expect("checkout page");
+        let start = html.find("action=\"").expect("a pay form") + "action=\"".len();
+        let end = start + html[start..].find('"').expect("action ends");
+        html[start..end].replace("&amp;", "&")
+    }
+
+    /// Pays a sandbox payment as the browser would: opens its `pay_url` and presses "pay".
+    pub async fn pay_through_checkout(&self, pay_url: &str) -> reqwest::Response {
+        let action = self.checkout_action(pay_url).await;
+        self.client
+            .post(self.url(Api::User, &action))
             .send()
             .await
-            .expect("sandbox pay");
-        assert_eq!(res.status(), 200);
+            .expect("sandbox pay")
     }
 
     /// The caller's wallet balance in yuan, as /api/user/info shows it.

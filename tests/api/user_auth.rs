@@ -169,20 +169,8 @@ async fn auth_failures_use_the_original_messages() {
 async fn an_expired_token_is_rejected() {
     let app = spawn_app().await;
     let (user_id, _) = app.user_with_token("frank").await;
-    // Sign a token that expired a minute ago with the app's own user key.
-    let secrets: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(app.data_dir.path().join("secrets.json")).unwrap(),
-    )
-    .unwrap();
-    let key = secrets["user_jwt_secret"].as_str().unwrap();
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({"user_id": user_id, "username": "frank", "exp": now - 60, "nbf": now - 120, "iat": now - 120, "jti": "old", "aud": "mychat-user"});
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
-    )
-    .unwrap();
+    // A token that expired a minute ago, signed with the app's own user key.
+    let token = app.signed_user_token(user_id, "frank", -60);
     let reply = app.get(Api::User, "/api/user/info", Some(&token)).await;
     reply.assert_status(401);
     assert_eq!(reply.msg(), "token无效或已过期");

@@ -45,21 +45,21 @@ async fn a_recharge_credits_the_wallet_only_once_its_payment_is_confirmed() {
             .contains("/api/payment/sandbox/checkout/")
     );
     assert_eq!(app.balance(&token).await, 0.0, "nothing before payment");
-    let payment_no = data["payment_no"].as_str().unwrap();
+    let action = app.checkout_action(data["pay_url"].as_str().unwrap()).await;
     let pay = app
         .client
-        .post(app.url(Api::User, &format!("/api/payment/sandbox/pay/{payment_no}")))
+        .post(app.url(Api::User, &action))
         .send()
         .await
         .unwrap();
     assert_eq!(pay.status(), 200);
     let replay = app
         .client
-        .post(app.url(Api::User, &format!("/api/payment/sandbox/pay/{payment_no}")))
+        .post(app.url(Api::User, &action))
         .send()
         .await
         .unwrap();
-    assert_eq!(replay.status(), 200);
+    assert_eq!(replay.status(), 409);
     assert_eq!(app.balance(&token).await, 100.5);
     assert_eq!(ledger_sum(&app, user_id).await, 10050);
     let tx = app

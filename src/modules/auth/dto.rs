@@ -4,7 +4,7 @@ use validator::Validate;
 
 #[derive(Deserialize, Validate, ToSchema)]
 pub struct RegisterRequest {
-    #[validate(length(min = 3, max = 50, message = "用户名长度为3-50个字符"))]
+    /// Checked after normalization: `users::service::normalize_username`.
     pub username: String,
     #[validate(length(min = 6, max = 128, message = "密码长度为6-128位"))]
     pub password: String,

@@ -21,6 +21,7 @@ pub const MSG_NO_TOKEN: &str = "未提供认证token";
 pub const MSG_BAD_FORMAT: &str = "token格式错误";
 pub const MSG_INVALID: &str = "token无效或已过期";
 pub const MSG_DISABLED: &str = "账户已被禁用";
+pub const MSG_UNCHECKED: &str = "认证服务暂时不可用，请稍后重试";
 
 /// An authenticated principal of either realm.
 #[derive(Debug, Clone)]
@@ -57,7 +58,9 @@ pub fn bearer_token(req: &HttpRequest) -> Result<String, AppError> {
     }
 }
 
-/// Verifies `token` in `realm` and checks the account behind it.
+/// Verifies `token` in `realm` and checks the account behind it. `Unauthorized`: the token is invalid,
+/// expired or revoked, or its account cannot use it. `Unavailable` (503): the check itself failed (Redis
+/// or the database is down), which says nothing about the token; a client must not take it for a logout.
 pub async fn authenticate_token(
     state: &AppState,
     realm: Realm,
@@ -67,13 +70,15 @@ pub async fn authenticate_token(
         .tokens
         .verify(realm, token)
         .map_err(|_| AppError::unauthorized(MSG_INVALID))?;
-    if state.infra.revocation.is_revoked(&claims.jti).await? {
+    let revoked = state.infra.revocation.is_revoked(&claims.jti).await;
+    if revoked.map_err(|e| unchecked(e.into()))? {
         return Err(AppError::unauthorized(MSG_INVALID));
     }
     let account = match realm {
-        Realm::User => users::service::auth_state(&state.db, claims.user_id).await?,
-        Realm::Admin => rbac::service::auth_state(&state.db, claims.user_id).await?,
-    };
+        Realm::User => users::service::auth_state(&state.db, claims.user_id).await,
+        Realm::Admin => rbac::service::auth_state(&state.db, claims.user_id).await,
+    }
+    .map_err(unchecked)?;
     let Some(account) = account else {
         return Err(AppError::unauthorized(MSG_INVALID));
     };
@@ -89,6 +94,12 @@ pub async fn authenticate_token(
         remaining_secs: claims.remaining_secs(),
         jti: claims.jti,
     })
+}
+
+/// A failure to check a token, logged here with its cause.
+fn unchecked(cause: AppError) -> AppError {
+    tracing::warn!(error.cause_chain = ?cause, "token could not be checked");
+    AppError::Unavailable(MSG_UNCHECKED.into())
 }
 
 async fn authenticate(req: &HttpRequest, realm: Realm) -> Result<Principal, AppError> {

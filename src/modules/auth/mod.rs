@@ -1,8 +1,8 @@
 //! Identity for both realms: argon2id passwords, realm-separated JWTs with revocation, login rate limits,
 //! and the extractors that make a handler require a user or an administrator.
 //!
-//! Tables: `revoked_tokens` (only used without Redis). Publishes (through users/rbac): `UserRegistered`,
-//! `PasswordChanged`. Consumes: none.
+//! Tables: `revoked_tokens` (only used without Redis). Publishes: `TokenRevoked`; through users/rbac:
+//! `UserRegistered`, `PasswordChanged`. Consumes: none.
 
 pub mod dto;
 mod extract;

@@ -214,6 +214,7 @@ mod tests {
             access_token_ttl_hours: 24,
             login_rate_per_ip_per_minute: 20,
             login_rate_per_account_per_minute: 10,
+            register_rate_per_ip_per_hour: 10,
             argon2_memory_kib: 1024,
             argon2_iterations: 1,
             argon2_parallelism: 1,

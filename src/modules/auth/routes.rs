@@ -4,7 +4,7 @@ use serde_json::json;
 use super::dto::{
     AdminPasswordRequest, LoginRequest, LoginResponse, LoginUser, RefreshRequest, RegisterRequest,
 };
-use super::{CurrentAdmin, service};
+use super::{CurrentAdmin, CurrentUser, service};
 use crate::http::{ClientIp, ValidatedJson};
 use crate::modules::rbac::dto::{AdminView, PermissionView, UpdateOwnProfileRequest};
 use crate::modules::rbac::service as admins;
@@ -12,11 +12,12 @@ use crate::modules::users::service::normalize_email;
 use crate::response::{ApiResult, ok, ok_msg};
 use crate::state::AppState;
 
-/// Public identity routes of the user API.
+/// Identity routes of the user API: public ones, and logout (which takes the token it revokes).
 pub fn user_public_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/register", web::post().to(register))
         .route("/api/login", web::post().to(login))
-        .route("/api/token/refresh", web::post().to(refresh));
+        .route("/api/token/refresh", web::post().to(refresh))
+        .route("/api/logout", web::post().to(logout));
 }
 
 /// Public identity routes of the admin API.
@@ -53,13 +54,16 @@ pub fn admin_account_routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(post, path = "/api/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 200, description = "`data: {user_id, username}`"), (status = 400, description = "Invalid or taken")))]
+    responses((status = 200, description = "`data: {user_id, username}`"), (status = 400, description = "Invalid or taken"),
+        (status = 429, description = "Too many registrations from this address")))]
 pub async fn register(
     state: web::Data<AppState>,
+    ip: ClientIp,
     ValidatedJson(body): ValidatedJson<RegisterRequest>,
 ) -> ApiResult {
-    let user = service::register_user(
+    let user = service::register_from(
         &state,
+        &ip.0,
         service::Registration {
             username: body.username,
             password: body.password,
@@ -105,6 +109,13 @@ pub async fn refresh(
 ) -> ApiResult {
     let token = service::refresh_user_token(&state, &body.token).await?;
     ok("刷新成功", json!({ "token": token }))
+}
+
+#[utoipa::path(post, path = "/api/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "The token is revoked on every instance"), (status = 401, description = "No valid token")))]
+pub async fn logout(state: web::Data<AppState>, user: CurrentUser) -> ApiResult {
+    service::revoke(&state, &user.0).await?;
+    ok_msg("退出成功")
 }
 
 async fn admin_login_common(

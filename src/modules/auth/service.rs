@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use super::extract::{MSG_DISABLED, Principal};
 use super::revoked_token;
-use crate::bus::Realm;
+use crate::bus::{DomainEvent, Realm};
 use crate::error::{AppError, AppResult};
 use crate::modules::rbac::service as admins;
 use crate::modules::users::entity::Model as User;
@@ -16,7 +16,9 @@ use crate::state::AppState;
 
 pub const MSG_BAD_CREDENTIALS: &str = "用户名或密码错误";
 pub const MSG_RATE_LIMITED: &str = "登录尝试过于频繁，请稍后再试";
+pub const MSG_REGISTER_RATE_LIMITED: &str = "注册过于频繁，请稍后再试";
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+const REGISTER_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Counts a login attempt against the caller's IP and the account name; over either limit → 429.
 async fn check_login_rate(
@@ -87,6 +89,29 @@ pub struct Registration {
     pub phone: String,
 }
 
+/// `POST /api/register`: every attempt counts against the caller's IP
+/// (`auth.register_rate_per_ip_per_hour`) before any work is done.
+///
+/// # Errors
+/// 429 over the limit; then those of [`register_user`].
+pub async fn register_from(state: &AppState, ip: &str, reg: Registration) -> AppResult<User> {
+    let allowed = state
+        .infra
+        .rate_limiter
+        .hit(
+            &format!("register:ip:{ip}"),
+            state.settings.auth.register_rate_per_ip_per_hour,
+            REGISTER_WINDOW,
+        )
+        .await?
+        .allowed;
+    if !allowed {
+        return Err(AppError::TooManyRequests(MSG_REGISTER_RATE_LIMITED.into()));
+    }
+    register_user(state, reg).await
+}
+
+/// Registers an app account (also the demo seed's way in).
 pub async fn register_user(state: &AppState, reg: Registration) -> AppResult<User> {
     let email = users::normalize_email(&reg.email)?;
     let phone = users::normalize_phone(&reg.phone)?;
@@ -95,7 +120,7 @@ pub async fn register_user(state: &AppState, reg: Registration) -> AppResult<Use
         &state.db,
         &state.bus,
         users::NewUser {
-            username: reg.username.trim().to_owned(),
+            username: reg.username,
             password_hash,
             email,
             phone,
@@ -121,7 +146,8 @@ pub async fn refresh_user_token(state: &AppState, token: &str) -> AppResult<Stri
     Ok(new_token)
 }
 
-/// Remembers a token id as revoked until it would expire, on every instance.
+/// Remembers a token id as revoked until it would expire, on every instance, and announces it
+/// (`TokenRevoked`: sockets opened with the token close).
 pub async fn revoke(state: &AppState, principal: &Principal) -> AppResult<()> {
     let ttl = Duration::from_secs(principal.remaining_secs);
     state.infra.revocation.revoke(&principal.jti, ttl).await?;
@@ -129,6 +155,13 @@ pub async fn revoke(state: &AppState, principal: &Principal) -> AppResult<()> {
         // Without Redis the in-memory list would be lost on restart; keep a durable copy.
         persist_revocation(&state.db, &principal.jti, principal.remaining_secs).await?;
     }
+    state
+        .bus
+        .publish(DomainEvent::TokenRevoked {
+            account_id: principal.id,
+            jti: principal.jti.clone(),
+        })
+        .await?;
     Ok(())
 }
 

@@ -160,7 +160,7 @@ async fn session_messages(
 ) -> ApiResult {
     let session_id = parse_id(&path, chat::MSG_SESSION_NOT_FOUND)?;
     let session = chat::get_session(&state.db, session_id).await?;
-    let page = Pagination::from_query(req.query_string(), 50);
+    let page = Pagination::from_query(req.query_string(), 50)?;
     let (rows, total) =
         chat::list_messages(&state.db, session_id, None, page.offset(), page.page_size).await?;
     let view = session_views(&state, std::slice::from_ref(&session))

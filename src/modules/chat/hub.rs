@@ -4,6 +4,9 @@
 //! frame for a user reaches their sockets wherever they are connected. A frame is encoded once per
 //! delivery and written to each socket without waiting (see [`super::socket`]): a consumer too slow to
 //! keep up is disconnected rather than allowed to slow anyone else.
+//!
+//! Closing: a kick, or credentials that stopped working ([`Hub::disconnect`]), closes the user's sockets
+//! on every instance with 1008 (policy); shutdown closes this instance's with 1001 (going away).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -43,6 +46,13 @@ enum Delivery {
     /// Close the connections (and revoke the tokens they were opened with).
     Kick {
         target: Target,
+        reason: String,
+    },
+    /// Close the connections of a user whose credentials stopped working: those opened with `jti`, or
+    /// all of them.
+    Disconnect {
+        user_id: i64,
+        jti: Option<String>,
         reason: String,
     },
 }
@@ -170,6 +180,17 @@ impl Hub {
         self.publish(&kick, None).await;
     }
 
+    /// Closes (1008) the connections of `user_id` opened with the token `jti`, or all of them, on every
+    /// instance: the token was revoked, the account disabled or its password changed.
+    pub async fn disconnect(&self, user_id: i64, jti: Option<&str>, reason: &str) {
+        let disconnect = Delivery::Disconnect {
+            user_id,
+            jti: jti.map(str::to_owned),
+            reason: reason.to_owned(),
+        };
+        self.publish(&disconnect, None).await;
+    }
+
     async fn publish(&self, delivery: &Delivery, frame: Option<&str>) {
         let mut payload = match serde_json::to_string(delivery) {
             Ok(p) => p,
@@ -262,20 +283,33 @@ impl Hub {
                     self.close(id, reason);
                 }
             }
+            Delivery::Disconnect {
+                user_id,
+                jti,
+                reason,
+            } => {
+                for id in self.local_ids(&Target::Users(vec![*user_id])) {
+                    let opened_with = |c: &Connection| jti.as_ref().is_none_or(|j| *j == c.jti);
+                    if self.conns.get(&id).is_some_and(|c| opened_with(&c)) {
+                        self.close(id, reason);
+                    }
+                }
+            }
         }
     }
 
-    /// Sends a close frame with `reason` and ends the connection's task.
+    /// Sends a policy close frame (1008) with `reason` and ends the connection's task.
     fn close(&self, id: u64, reason: &str) {
         if let Some(conn) = self.conns.get(&id) {
-            conn.socket.close(goodbye(reason));
+            conn.socket.close(goodbye(CloseCode::Policy, reason));
         }
     }
 
-    /// Asks every local socket to close (graceful shutdown).
+    /// Asks every local socket to close with 1001 (going away: graceful shutdown), which clients take
+    /// as a reason to reconnect.
     pub fn close_all(&self, reason: &str) {
         for conn in self.conns.iter() {
-            conn.socket.close(goodbye(reason));
+            conn.socket.close(goodbye(CloseCode::Away, reason));
         }
     }
 
@@ -352,9 +386,9 @@ async fn write_to_all(sockets: Vec<(u64, i64, Arc<Socket>)>, frame: Bytes) {
     }
 }
 
-fn goodbye(reason: &str) -> Option<CloseReason> {
+fn goodbye(code: CloseCode, reason: &str) -> Option<CloseReason> {
     Some(CloseReason {
-        code: CloseCode::Normal,
+        code,
         description: Some(reason.to_owned()),
     })
 }
@@ -509,8 +543,9 @@ mod tests {
             "nothing after the close frame"
         );
         let got = received(&mut peer).await;
-        // FIN + opcode 8, then the normal code 1000 and the reason.
+        // FIN + opcode 8, then the policy code 1008 and the reason.
         assert_eq!(got[0], 0x88);
+        assert_eq!(got[2..4], 1008u16.to_be_bytes());
         assert!(contains(&got, b"bye"));
         assert!(socket.flush().await.expect("flush"), "finished");
     }

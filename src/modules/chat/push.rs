@@ -1,4 +1,6 @@
-//! Pushes new notifications to the receiver's live sockets, on whichever instance they are connected.
+//! Bus subscribers that act on live sockets, on whichever instance they are connected: new
+//! notifications are pushed to the receiver, and the sockets of a user whose credentials stopped
+//! working (token revoked, account disabled, password changed) are closed.
 
 use std::sync::Arc;
 
@@ -7,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::hub::{Hub, Target, frame};
-use crate::bus::{DomainEvent, Subscriber};
+use crate::bus::{DomainEvent, Realm, Subscriber};
 use crate::modules::notifications::service as notifications;
 
 pub struct NotificationPusher {
@@ -54,10 +56,54 @@ impl Subscriber for NotificationPusher {
     }
 }
 
+/// Closes sockets whose credentials no longer work, as REST would refuse them: runs once per event, and
+/// the hub carries the close to every instance.
+pub struct CredentialWatcher {
+    pub hub: Arc<Hub>,
+}
+
+#[async_trait]
+impl Subscriber for CredentialWatcher {
+    fn name(&self) -> &'static str {
+        "chat.credential_watcher"
+    }
+
+    async fn handle(&self, event: &DomainEvent) -> anyhow::Result<()> {
+        match event {
+            DomainEvent::TokenRevoked { account_id, jti } => {
+                self.hub
+                    .disconnect(*account_id, Some(jti), "token revoked")
+                    .await;
+            }
+            DomainEvent::AccountDisabled {
+                realm: Realm::User,
+                account_id,
+            } => {
+                self.hub
+                    .disconnect(*account_id, None, "account disabled")
+                    .await;
+            }
+            DomainEvent::PasswordChanged {
+                realm: Realm::User,
+                account_id,
+            } => {
+                self.hub
+                    .disconnect(*account_id, None, "password changed")
+                    .await;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 /// Bus subscribers of this module (called from `app::build_state`).
 pub fn register_subscribers(state: &crate::state::AppState) {
     state.bus.subscribe(Arc::new(NotificationPusher {
         db: state.db.clone(),
+        hub: state.realtime.clone(),
+    }));
+    state.bus.subscribe(Arc::new(CredentialWatcher {
         hub: state.realtime.clone(),
     }));
 }

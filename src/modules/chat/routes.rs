@@ -178,7 +178,7 @@ async fn messages(
 ) -> ApiResult {
     let session_id = parse_id(&path, chat::MSG_SESSION_NOT_FOUND)?;
     let (session, _) = chat::session_for(&state.db, user.0.id, session_id).await?;
-    let page = Pagination::from_query(req.query_string(), 20);
+    let page = Pagination::from_query(req.query_string(), 20)?;
     let (rows, total) = chat::list_messages(
         &state.db,
         session_id,

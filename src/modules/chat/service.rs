@@ -362,6 +362,19 @@ pub async fn touch(state: &AppState, session_id: i64) {
     }
 }
 
+/// What a message may link to: one of our uploads, or an http(s) URL with a host. Anything else
+/// (`javascript:`, `data:`, `//evil`, `/uploads/../x`) would be rendered as a link by the clients.
+fn is_file_link(url: &str) -> bool {
+    if url.starts_with("/uploads/") {
+        return crate::modules::files::storage::local_path_of(std::path::Path::new("/"), url)
+            .is_some()
+            && !url.chars().any(|c| c.is_control() || c.is_whitespace());
+    }
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host().is_some() && url.starts_with(u.scheme())
+    })
+}
+
 pub struct NewMessage {
     pub content: String,
     pub content_type: String,
@@ -392,6 +405,11 @@ fn validate_message(state: &AppState, msg: &NewMessage) -> AppResult<()> {
     if msg.file_url.len() > 255 {
         return Err(AppError::invalid_input("参数错误: file_url: 文件地址过长"));
     }
+    if !msg.file_url.is_empty() && !is_file_link(&msg.file_url) {
+        return Err(AppError::invalid_input(
+            "参数错误: file_url: 只能是 /uploads/ 下的文件或 http(s) 地址",
+        ));
+    }
     if msg.client_msg_id.as_ref().is_some_and(|id| id.len() > 64) {
         return Err(AppError::invalid_input("参数错误: client_msg_id: 过长"));
     }
@@ -410,6 +428,32 @@ async fn find_by_client_id<C: ConnectionTrait>(
         .filter(message::Column::ClientMsgId.eq(client_msg_id))
         .one(db)
         .await?)
+}
+
+/// Where a file was shared in a chat: a session, or one message of it.
+#[derive(Debug, Clone, Copy)]
+pub enum SharedIn {
+    Session(i64),
+    Message(i64),
+}
+
+/// Whether `user_id` is one of the two members of the session a file was shared in (the files module's
+/// read check for chat files).
+pub async fn takes_part_in<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    shared: SharedIn,
+) -> AppResult<bool> {
+    let session_id = match shared {
+        SharedIn::Session(id) => id,
+        SharedIn::Message(id) => match message::Entity::find_by_id(id).one(db).await? {
+            Some(m) => m.session_id,
+            None => return Ok(false),
+        },
+    };
+    Ok(find_session(db, session_id)
+        .await?
+        .is_some_and(|s| role_of(&s, user_id).is_some()))
 }
 
 /// Who takes part in a session. It never changes while the session lives, so a socket keeps it instead of
@@ -1003,4 +1047,34 @@ pub async fn active_session_totals(db: &DatabaseConnection) -> AppResult<serde_j
         "total_duration": minutes,
         "total_amount": money::to_yuan(amount),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_file_link;
+
+    #[test]
+    fn message_links_are_uploads_or_web_urls() {
+        for ok in [
+            "/uploads/files/a.png",
+            "https://cdn.example.com/a.png",
+            "http://example.com/x?y=1",
+        ] {
+            assert!(is_file_link(ok), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>",
+            "/uploads/../secrets.json",
+            "//evil.example/x",
+            "/api/x",
+            "https://",
+            " javascript:alert(1)",
+            "vbscript:x",
+            "/uploads/a b",
+        ] {
+            assert!(!is_file_link(bad), "{bad}");
+        }
+    }
 }

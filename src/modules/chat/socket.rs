@@ -12,8 +12,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Mutex;
 
-use actix_codec::Decoder;
-use actix_http::ws::{CloseReason, Codec, Frame, Item, OpCode, Parser, ProtocolError};
+use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser, ProtocolError};
 use actix_web::web::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -215,31 +214,62 @@ pub fn encode(op: OpCode, payload: &[u8]) -> Bytes {
 /// A whole message from the peer, fragments joined.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
-    Text(Bytes),
+    /// Checked UTF-8.
+    Text(String),
     Binary,
     Ping(Bytes),
     Pong,
     Close(Option<CloseReason>),
 }
 
-/// Decodes the peer's frames and joins fragmented messages, keeping only what an unfinished frame or
-/// message needs between reads.
+/// How a read ended, when it ended the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The peer hung up (or the stream failed): nothing more can be said to it.
+    HungUp,
+    /// The peer broke the protocol: the connection fails with this close code (RFC 6455 §7.1.7),
+    /// after the whole messages that came before the fault are handled.
+    Failed(CloseCode),
+}
+
+/// What one read brought: the whole messages, in order, then maybe the end of the connection.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub messages: Vec<Received>,
+    pub end: Option<End>,
+}
+
+/// Decodes the peer's frames with actix-http's [`Parser`] and joins fragmented messages, keeping only
+/// what an unfinished frame or message needs between reads.
+///
+/// The parser only checks a frame's size once all of it has arrived, so a header declaring 2^62 bytes
+/// would have the rest buffered for as long as the peer keeps sending. The reader therefore looks at the
+/// declared length of a frame still incomplete (the 2–10 bytes of its header) and fails the connection
+/// with 1009 as soon as the frame, or the message it continues, cannot fit: what waits between reads
+/// stays below one frame of [`MAX_MESSAGE_BYTES`].
+#[derive(Default)]
 pub struct Reader {
-    codec: Codec,
     /// Bytes of a frame not complete yet; empty (and unallocated) between frames.
     pending: BytesMut,
     /// A fragmented message so far: whether it is text, and its bytes.
     fragments: Option<(bool, BytesMut)>,
 }
 
-impl Default for Reader {
-    fn default() -> Self {
-        Self {
-            codec: Codec::new().max_size(MAX_MESSAGE_BYTES),
-            pending: BytesMut::new(),
-            fragments: None,
-        }
-    }
+/// Largest frame header: 2 bytes, 8 of extended length, 4 of mask.
+const MAX_HEADER_BYTES: usize = 14;
+/// Largest payload of a control frame (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: u64 = 125;
+
+/// The opcode nibble and the payload length declared by the frame header at the start of `buf`, once
+/// enough of the header is there. Only the length field is read; the frame is the parser's.
+fn declared_length(buf: &[u8]) -> Option<(u8, u64)> {
+    let (first, second) = (*buf.first()?, *buf.get(1)?);
+    let len = match second & 0x7F {
+        126 => u64::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)),
+        127 => u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?),
+        n => u64::from(n),
+    };
+    Some((first & 0x0F, len))
 }
 
 impl Reader {
@@ -247,81 +277,123 @@ impl Reader {
     pub fn with_early_bytes(early: BytesMut) -> Self {
         Self {
             pending: early,
-            ..Self::default()
+            fragments: None,
         }
     }
 
-    /// Reads what `socket` has and returns the whole messages in it. `Ok(None)`: the peer hung up.
-    pub fn read(&mut self, socket: &Socket) -> Result<Option<Vec<Received>>, ProtocolError> {
+    /// Reads what `socket` has and decodes the whole messages in it.
+    pub fn read(&mut self, socket: &Socket) -> Batch {
         let mut buf = std::mem::take(&mut self.pending);
-        let open = socket.read_available(&mut buf)?;
-        let messages = self.decode(&mut buf)?;
-        if !buf.is_empty() {
-            self.pending = buf;
+        let hung_up = !matches!(socket.read_available(&mut buf), Ok(true));
+        let mut batch = self.decode_kept(buf);
+        if hung_up && batch.end.is_none() {
+            batch.end = Some(End::HungUp);
         }
-        Ok((open || !messages.is_empty()).then_some(messages))
+        batch
     }
 
     /// The whole messages among the bytes kept from earlier (those that came with the handshake).
-    pub fn decode_pending(&mut self) -> Result<Vec<Received>, ProtocolError> {
-        let mut buf = std::mem::take(&mut self.pending);
-        let messages = self.decode(&mut buf)?;
-        if !buf.is_empty() {
-            self.pending = buf;
-        }
-        Ok(messages)
+    pub fn decode_pending(&mut self) -> Batch {
+        let buf = std::mem::take(&mut self.pending);
+        self.decode_kept(buf)
     }
 
-    /// The whole messages in `buf`, leaving an incomplete frame in it.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Vec<Received>, ProtocolError> {
-        let mut messages = Vec::new();
-        while let Some(frame) = self.codec.decode(buf)? {
-            if let Some(message) = self.join(frame)? {
+    fn decode_kept(&mut self, mut buf: BytesMut) -> Batch {
+        let mut batch = Batch::default();
+        batch.end = self.decode(&mut buf, &mut batch.messages).err();
+        if !buf.is_empty() && batch.end.is_none() {
+            self.pending = buf;
+        }
+        batch
+    }
+
+    /// Moves the whole messages in `buf` to `messages`, leaving an incomplete frame in `buf`. An error
+    /// ends the connection; the messages before it stay in `messages`.
+    pub fn decode(&mut self, buf: &mut BytesMut, messages: &mut Vec<Received>) -> Result<(), End> {
+        loop {
+            let parsed = Parser::parse(buf, true, MAX_MESSAGE_BYTES).map_err(|e| match e {
+                ProtocolError::Overflow => End::Failed(CloseCode::Size),
+                _ => End::Failed(CloseCode::Protocol),
+            })?;
+            let Some((fin, op, payload)) = parsed else {
+                return self.check_incomplete(buf);
+            };
+            let payload = payload.unwrap_or_default();
+            if let Some(message) = self.join(fin, op, payload)? {
                 messages.push(message);
             }
         }
-        Ok(messages)
     }
 
-    fn join(&mut self, frame: Frame) -> Result<Option<Received>, ProtocolError> {
-        Ok(Some(match frame {
-            Frame::Text(text) => Received::Text(text),
-            Frame::Binary(_) => Received::Binary,
-            Frame::Ping(bytes) => Received::Ping(bytes),
-            Frame::Pong(_) => Received::Pong,
-            Frame::Close(reason) => Received::Close(reason),
-            Frame::Continuation(item) => return self.continue_message(item),
-        }))
-    }
-
-    fn continue_message(&mut self, item: Item) -> Result<Option<Received>, ProtocolError> {
-        let (chunk, first, last) = match item {
-            Item::FirstText(b) => (b, Some(true), false),
-            Item::FirstBinary(b) => (b, Some(false), false),
-            Item::Continue(b) => (b, None, false),
-            Item::Last(b) => (b, None, true),
+    /// Fails early a frame still arriving that could never be accepted.
+    fn check_incomplete(&self, buf: &BytesMut) -> Result<(), End> {
+        let Some((op, len)) = declared_length(buf) else {
+            return Ok(());
         };
-        match (first, self.fragments.as_mut()) {
-            (Some(_), Some(_)) => return Err(ProtocolError::ContinuationStarted),
-            (Some(is_text), None) => self.fragments = Some((is_text, BytesMut::from(&chunk[..]))),
-            (None, None) => return Err(ProtocolError::ContinuationNotStarted),
-            (None, Some((_, so_far))) => {
-                if so_far.len() + chunk.len() > MAX_MESSAGE_BYTES {
-                    return Err(ProtocolError::Overflow);
-                }
-                so_far.extend_from_slice(&chunk);
-            }
+        if op & 0x08 != 0 && len > MAX_CONTROL_PAYLOAD {
+            return Err(End::Failed(CloseCode::Protocol));
         }
-        if !last {
-            return Ok(None);
+        let so_far = match (&self.fragments, op) {
+            (Some((_, so_far)), 0) => so_far.len() as u64,
+            _ => 0,
+        };
+        if len.saturating_add(so_far) > MAX_MESSAGE_BYTES as u64
+            // Cannot happen after the check above; a last guard on what is kept between reads.
+            || buf.len() > MAX_MESSAGE_BYTES + MAX_HEADER_BYTES
+        {
+            return Err(End::Failed(CloseCode::Size));
         }
-        let (is_text, whole) = self.fragments.take().expect("fragments started above");
-        Ok(Some(if is_text {
-            Received::Text(whole.freeze())
-        } else {
-            Received::Binary
-        }))
+        Ok(())
     }
+
+    fn join(&mut self, fin: bool, op: OpCode, payload: BytesMut) -> Result<Option<Received>, End> {
+        let message = match (op, fin) {
+            (OpCode::Ping, true) => Received::Ping(payload.freeze()),
+            (OpCode::Pong, true) => Received::Pong,
+            (OpCode::Close, true) => Received::Close(close_reason(&payload)?),
+            (OpCode::Text | OpCode::Binary, _) if self.fragments.is_some() => {
+                return Err(End::Failed(CloseCode::Protocol));
+            }
+            (OpCode::Text, true) => Received::Text(text(payload)?),
+            (OpCode::Binary, true) => Received::Binary,
+            (OpCode::Text | OpCode::Binary, false) => {
+                self.fragments = Some((op == OpCode::Text, payload));
+                return Ok(None);
+            }
+            (OpCode::Continue, _) => {
+                let Some((_, so_far)) = self.fragments.as_mut() else {
+                    return Err(End::Failed(CloseCode::Protocol));
+                };
+                if so_far.len() + payload.len() > MAX_MESSAGE_BYTES {
+                    return Err(End::Failed(CloseCode::Size));
+                }
+                so_far.extend_from_slice(&payload);
+                if !fin {
+                    return Ok(None);
+                }
+                match self.fragments.take() {
+                    Some((true, whole)) => Received::Text(text(whole)?),
+                    _ => Received::Binary,
+                }
+            }
+            // A fragmented control frame, or an opcode the parser lets through as `Bad`.
+            _ => return Err(End::Failed(CloseCode::Protocol)),
+        };
+        Ok(Some(message))
+    }
+}
+
+/// A text message's payload, which must be UTF-8 (else 1007, RFC 6455 §8.1).
+fn text(payload: BytesMut) -> Result<String, End> {
+    String::from_utf8(payload.into()).map_err(|_| End::Failed(CloseCode::Invalid))
+}
+
+/// A close frame's code and reason: an invalid reason is 1007, an invalid code 1002.
+fn close_reason(payload: &[u8]) -> Result<Option<CloseReason>, End> {
+    if payload.len() > 2 && std::str::from_utf8(&payload[2..]).is_err() {
+        return Err(End::Failed(CloseCode::Invalid));
+    }
+    Parser::try_parse_close_payload(payload).map_err(|_| End::Failed(CloseCode::Protocol))
 }
 
 #[cfg(test)]
@@ -335,6 +407,12 @@ mod tests {
         buf
     }
 
+    fn decode(reader: &mut Reader, buf: &mut BytesMut) -> (Vec<Received>, Result<(), End>) {
+        let mut messages = Vec::new();
+        let result = reader.decode(buf, &mut messages);
+        (messages, result)
+    }
+
     #[test]
     fn fragments_are_joined_and_a_partial_frame_waits_for_the_rest() {
         let mut reader = Reader::default();
@@ -344,42 +422,65 @@ mod tests {
         let whole = wire.split();
         // Everything but the last three bytes first.
         let mut buf = BytesMut::from(&whole[..whole.len() - 3]);
-        let first = reader.decode(&mut buf).unwrap();
+        let (first, result) = decode(&mut reader, &mut buf);
+        assert_eq!(result, Ok(()));
         assert_eq!(first, vec![Received::Ping(Bytes::from_static(b"p"))]);
         assert!(!buf.is_empty(), "the partial frame stays");
         buf.extend_from_slice(&whole[whole.len() - 3..]);
-        let rest = reader.decode(&mut buf).unwrap();
-        assert_eq!(rest, vec![Received::Text(Bytes::from_static(b"hello"))]);
+        let (rest, result) = decode(&mut reader, &mut buf);
+        assert_eq!(result, Ok(()));
+        assert_eq!(rest, vec![Received::Text("hello".into())]);
         assert!(buf.is_empty());
     }
 
     #[test]
-    fn oversized_and_unmasked_frames_are_protocol_errors() {
-        let mut reader = Reader::default();
+    fn oversized_frames_and_messages_fail_with_1009() {
+        let too_big = End::Failed(CloseCode::Size);
         let mut big = client_frame(OpCode::Text, true, &vec![b'x'; MAX_MESSAGE_BYTES + 1]);
-        assert!(reader.decode(&mut big).is_err());
+        assert_eq!(decode(&mut Reader::default(), &mut big).1, Err(too_big));
 
-        let mut reader = Reader::default();
         let mut parts = client_frame(OpCode::Text, false, &vec![b'x'; MAX_MESSAGE_BYTES]);
         parts.extend_from_slice(&client_frame(OpCode::Continue, true, b"y"));
-        assert!(matches!(
-            reader.decode(&mut parts),
-            Err(ProtocolError::Overflow)
-        ));
+        assert_eq!(decode(&mut Reader::default(), &mut parts).1, Err(too_big));
 
-        let mut reader = Reader::default();
-        let mut unmasked = BytesMut::new();
-        Parser::write_message(&mut unmasked, b"hi", OpCode::Text, true, false);
-        assert!(reader.decode(&mut unmasked).is_err());
+        // Only the header of a huge frame has arrived: refused before any of its payload.
+        let header = client_frame(OpCode::Binary, true, &vec![0; 70_000]);
+        let mut buf = BytesMut::from(&header[..14]);
+        assert_eq!(decode(&mut Reader::default(), &mut buf).1, Err(too_big));
     }
 
     #[test]
-    fn a_continuation_without_a_start_is_refused() {
-        let mut reader = Reader::default();
+    fn protocol_violations_fail_with_1002_and_bad_utf8_with_1007() {
+        let protocol = Err(End::Failed(CloseCode::Protocol));
+        let mut unmasked = BytesMut::new();
+        Parser::write_message(&mut unmasked, b"hi", OpCode::Text, true, false);
+        assert_eq!(decode(&mut Reader::default(), &mut unmasked).1, protocol);
+
         let mut stray = client_frame(OpCode::Continue, true, b"x");
-        assert!(matches!(
-            reader.decode(&mut stray),
-            Err(ProtocolError::ContinuationNotStarted)
-        ));
+        assert_eq!(decode(&mut Reader::default(), &mut stray).1, protocol);
+
+        let mut reserved = client_frame(OpCode::Text, true, b"x");
+        reserved[0] |= 0x40;
+        assert_eq!(decode(&mut Reader::default(), &mut reserved).1, protocol);
+
+        let mut bad_text = client_frame(OpCode::Text, true, &[0xff, 0xfe]);
+        assert_eq!(
+            decode(&mut Reader::default(), &mut bad_text).1,
+            Err(End::Failed(CloseCode::Invalid))
+        );
+        let mut bad_reason = client_frame(OpCode::Close, true, &[0x03, 0xe8, 0xff]);
+        assert_eq!(
+            decode(&mut Reader::default(), &mut bad_reason).1,
+            Err(End::Failed(CloseCode::Invalid))
+        );
+    }
+
+    #[test]
+    fn messages_before_a_fault_are_kept() {
+        let mut wire = client_frame(OpCode::Text, true, b"first");
+        wire.extend_from_slice(&client_frame(OpCode::Continue, true, b"stray"));
+        let (messages, result) = decode(&mut Reader::default(), &mut wire);
+        assert_eq!(messages, vec![Received::Text("first".into())]);
+        assert_eq!(result, Err(End::Failed(CloseCode::Protocol)));
     }
 }

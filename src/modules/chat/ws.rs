@@ -4,6 +4,11 @@
 //! bodies. Frames are `{type, session_id, data}`; `payload` is accepted for `data`, and on
 //! `/ws/chat/{id}` a missing or zero `session_id` means the path's session, which the socket joins on
 //! connect.
+//!
+//! Handshake: actix-http's checks plus a refusal of a repeated `Sec-WebSocket-Key`; a token that could not
+//! be checked is a 503. An open socket closes with 1008 when its token expires (seen at the ping tick) and,
+//! through the hub, when its credentials stop working; protocol faults close it with the code
+//! [`super::socket::Reader`] names, after the messages that came before them.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,8 +17,8 @@ use std::time::{Duration, Instant};
 use actix_codec::Framed;
 use actix_http::body::BodySize;
 use actix_http::h1;
-use actix_http::ws::{CloseCode, CloseReason, HandshakeError, OpCode, ProtocolError};
-use actix_http::{ConnectionType, Request, Response, StatusCode};
+use actix_http::ws::{CloseCode, CloseReason, HandshakeError, OpCode};
+use actix_http::{ConnectionType, Request, RequestHead, Response, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::SinkExt;
 use serde::Deserialize;
@@ -23,7 +28,7 @@ use tracing::Instrument;
 
 use super::hub::{Target, error_frame, frame};
 use super::service::{self as chat, EndReason, NewMessage, Session, status};
-use super::socket::{Reader, Received, Socket, encode};
+use super::socket::{End, Reader, Received, Socket, encode};
 use crate::bus::Realm;
 use crate::error::AppError;
 use crate::modules::auth::{Principal, authenticate_token};
@@ -59,18 +64,20 @@ struct Admission {
     welcome: Option<Value>,
 }
 
-/// The user behind `?token=`, or the original's refusal.
-async fn principal(state: &AppState, query: &str) -> Result<Principal, Refusal> {
+/// The user behind `?token=`, or the original's refusal. `Err`: the token could not be checked (503).
+async fn principal(state: &AppState, query: &str) -> Result<Result<Principal, Refusal>, AppError> {
     let token = web::Query::<TokenQuery>::from_query(query)
         .ok()
         .and_then(|q| q.into_inner().token)
         .filter(|t| !t.is_empty() && t != "null");
     let Some(token) = token else {
-        return Err(Refusal(StatusCode::UNAUTHORIZED, "缺少token"));
+        return Ok(Err(Refusal(StatusCode::UNAUTHORIZED, "缺少token")));
     };
-    authenticate_token(state, Realm::User, &token)
-        .await
-        .map_err(|_| Refusal(StatusCode::UNAUTHORIZED, "token无效"))
+    match authenticate_token(state, Realm::User, &token).await {
+        Ok(who) => Ok(Ok(who)),
+        Err(AppError::Unauthorized(_)) => Ok(Err(Refusal(StatusCode::UNAUTHORIZED, "token无效"))),
+        Err(e) => Err(e),
+    }
 }
 
 /// What the checks before the upgrade decided.
@@ -100,7 +107,7 @@ async fn admit(state: &AppState, path: &str, query: &str) -> Result<Verdict, App
             }
         }
     };
-    let who = match principal(state, query).await {
+    let who = match principal(state, query).await? {
         Ok(p) => p,
         Err(refusal) => return Ok(Verdict::Refused(refusal)),
     };
@@ -148,7 +155,7 @@ async fn not_upgraded(
             Ok(HttpResponse::build(status).json(json!({ "error": msg })))
         }
         // Admitted, but this is no handshake.
-        Verdict::Admitted(_) => Err(actix_http::ws::verify_handshake(req.head())
+        Verdict::Admitted(_) => Err(check_handshake(req.head())
             .err()
             .unwrap_or(HandshakeError::NoConnectionUpgrade)
             .into()),
@@ -184,25 +191,23 @@ pub async fn accept(
                 StatusCode::NOT_FOUND,
                 json!({ "code": 404, "msg": "接口不存在", "data": null }),
             )),
-            Err(e) => {
-                tracing::error!(error.cause_chain = ?e, "websocket admission failed");
-                Err(http_reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": crate::error::INTERNAL_MESSAGE }),
-                ))
-            }
+            // 503 when the token could not be checked, 500 for anything else.
+            Err(e) => Err(http_reply(
+                actix_web::ResponseError::status_code(&e),
+                json!({ "error": public_message(&e) }),
+            )),
             Ok(Verdict::Refused(Refusal(status, msg))) => {
                 Err(http_reply(status, json!({ "error": msg })))
             }
-            Ok(Verdict::Admitted(admission)) => {
-                match actix_http::ws::verify_handshake(req.head()) {
-                    Ok(()) => Ok(admission),
-                    Err(e) => Err(http_reply(
-                        StatusCode::BAD_REQUEST,
-                        json!({ "error": e.to_string() }),
-                    )),
-                }
-            }
+            Ok(Verdict::Admitted(admission)) => match check_handshake(req.head()) {
+                Ok(()) => Ok(admission),
+                // actix-http's answer (426 with `Sec-WebSocket-Version: 13`, 405 with `Allow: GET`,
+                // else 400) with a body that says why.
+                Err(e) => Err(with_json_body(
+                    Response::from(e).drop_body(),
+                    json!({ "error": e.to_string() }),
+                )),
+            },
         };
         match admission {
             Err((head, body)) => {
@@ -249,12 +254,32 @@ pub async fn accept(
 
 /// A JSON reply that closes the connection.
 fn http_reply(status: StatusCode, body: Value) -> (Response<()>, actix_web::web::Bytes) {
-    let mut head = Response::build(status)
-        .content_type("application/json")
-        .finish()
-        .drop_body();
+    with_json_body(Response::new(status).drop_body(), body)
+}
+
+/// `head` with a JSON `body`, closing the connection.
+fn with_json_body(mut head: Response<()>, body: Value) -> (Response<()>, actix_web::web::Bytes) {
+    head.headers_mut().insert(
+        actix_http::header::CONTENT_TYPE,
+        actix_http::header::HeaderValue::from_static("application/json"),
+    );
     head.head_mut().set_connection_type(ConnectionType::Close);
     (head, body.to_string().into())
+}
+
+/// actix-http's handshake checks, and one it lacks: a request naming `Sec-WebSocket-Key` twice is
+/// refused (RFC 6455 §4.2.1 asks for exactly one) rather than answered for whichever comes first.
+pub fn check_handshake(head: &RequestHead) -> Result<(), HandshakeError> {
+    actix_http::ws::verify_handshake(head)?;
+    if head
+        .headers()
+        .get_all(actix_http::header::SEC_WEBSOCKET_KEY)
+        .nth(1)
+        .is_some()
+    {
+        return Err(HandshakeError::BadWebsocketKey);
+    }
+    Ok(())
 }
 
 /// One socket's life: registered with the hub until it closes.
@@ -265,6 +290,9 @@ async fn run(
     admission: Admission,
 ) {
     let who = admission.who;
+    // Checked at the heartbeat tick rather than with a timer of its own: a socket lives at most one
+    // ping interval past its token.
+    let token_expires = Instant::now() + Duration::from_secs(who.remaining_secs);
     let path_session = admission.path_session;
     let id = state
         .realtime
@@ -284,7 +312,8 @@ async fn run(
         joined: None,
         socket,
     };
-    conn.run(reader, path_session, admission.welcome).await;
+    conn.run(reader, path_session, admission.welcome, token_expires)
+        .await;
 }
 
 /// One socket's task.
@@ -323,6 +352,7 @@ impl Conn {
         mut reader: Reader,
         path_session: Option<Session>,
         welcome: Option<Value>,
+        token_expires: Instant,
     ) {
         let settings = self.state.settings.chat.clone();
         let idle_limit = Duration::from_secs(settings.ws_idle_timeout_secs.max(1));
@@ -331,10 +361,8 @@ impl Conn {
         ticker.tick().await;
         let mut last_seen = Instant::now();
         // Frames may have come with the handshake.
-        let (mut inbound, mut close) = match reader.decode_pending() {
-            Ok(messages) => (messages, None),
-            Err(_) => (Vec::new(), Some(protocol_error())),
-        };
+        let mut batch = reader.decode_pending();
+        let mut close = None;
         if let Some(welcome) = welcome {
             self.send(&welcome);
         }
@@ -342,36 +370,30 @@ impl Conn {
             Box::pin(self.join_loaded(session)).await;
         }
         'life: loop {
-            if close.is_some() {
-                break 'life;
-            }
-            for message in inbound.drain(..) {
+            for message in batch.messages.drain(..) {
                 match message {
-                    Received::Text(bytes) => match std::str::from_utf8(&bytes) {
-                        // Boxed: the frame handlers' futures are large, and an idle socket should not
-                        // carry them.
-                        Ok(text) => Box::pin(self.on_text(text)).await,
-                        Err(_) => {
-                            close = Some(CloseReason {
-                                code: CloseCode::Invalid,
-                                description: None,
-                            });
-                            break 'life;
-                        }
-                    },
+                    // Boxed: the frame handlers' futures are large, and an idle socket should not carry
+                    // them.
+                    Received::Text(text) => Box::pin(self.on_text(&text)).await,
                     Received::Binary => self.send(&error_frame("不支持二进制消息")),
                     Received::Ping(bytes) => {
                         let _ = self.socket.send(encode(OpCode::Pong, &bytes));
                     }
                     Received::Pong => {}
                     Received::Close(reason) => {
-                        close = reason.map(|r| CloseReason {
-                            code: r.code,
-                            description: None,
-                        });
+                        // The peer's code echoed (RFC 6455 §5.5.1).
+                        close = reason.map(|r| closing(r.code, None));
                         break 'life;
                     }
                 }
+            }
+            match batch.end {
+                Some(End::HungUp) => break 'life,
+                Some(End::Failed(code)) => {
+                    close = Some(closing(code, None));
+                    break 'life;
+                }
+                None => {}
             }
             tokio::select! {
                 // Output waits for the peer, or the hub closed the socket (kick, shutdown) or found
@@ -384,7 +406,11 @@ impl Conn {
                 }
                 _ = ticker.tick() => {
                     if last_seen.elapsed() > idle_limit {
-                        close = Some(CloseReason { code: CloseCode::Away, description: Some("idle".into()) });
+                        close = Some(closing(CloseCode::Away, Some("idle")));
+                        break 'life;
+                    }
+                    if Instant::now() >= token_expires {
+                        close = Some(closing(CloseCode::Policy, Some("token expired")));
                         break 'life;
                     }
                     if self.socket.send(encode(OpCode::Ping, b"")).is_err() {
@@ -397,18 +423,9 @@ impl Conn {
                     if readable.is_err() {
                         break 'life;
                     }
-                    match reader.read(&self.socket) {
-                        Ok(Some(messages)) => {
-                            if !messages.is_empty() {
-                                last_seen = Instant::now();
-                            }
-                            inbound = messages;
-                        }
-                        Ok(None) | Err(ProtocolError::Io(_)) => break 'life,
-                        Err(_) => {
-                            close = Some(protocol_error());
-                            break 'life;
-                        }
+                    batch = reader.read(&self.socket);
+                    if !batch.messages.is_empty() {
+                        last_seen = Instant::now();
                     }
                 }
             }
@@ -641,10 +658,10 @@ impl Conn {
     }
 }
 
-fn protocol_error() -> CloseReason {
+fn closing(code: CloseCode, description: Option<&str>) -> CloseReason {
     CloseReason {
-        code: CloseCode::Protocol,
-        description: None,
+        code,
+        description: description.map(str::to_owned),
     }
 }
 

@@ -93,7 +93,7 @@ pub struct ListQuery {
 /// `POST /api/admin/counselors`. `status` and `rating` are honoured when given, including 0.
 #[derive(Deserialize, Validate, Debug)]
 pub struct CreateCounselorRequest {
-    #[validate(length(min = 1, max = 50, message = "姓名长度为1-50个字符"))]
+    /// Checked by `counselor_name` in the service (trimmed, 2–50).
     pub name: String,
     #[serde(default)]
     #[validate(length(max = 50, message = "职称过长"))]
@@ -124,7 +124,7 @@ pub struct CreateCounselorRequest {
 /// sends the whole row (with `id`, `created_at`, computed fields…), which are ignored.
 #[derive(Deserialize, Validate, Debug)]
 pub struct UpdateCounselorRequest {
-    #[validate(length(min = 1, max = 50, message = "姓名长度为1-50个字符"))]
+    /// Checked like on create.
     pub name: Option<String>,
     #[validate(length(max = 50, message = "职称过长"))]
     pub title: Option<String>,

@@ -101,7 +101,7 @@ fn list_query(req: &HttpRequest) -> Result<ListQuery, AppError> {
     responses((status = 200, description = "`data.counselors` (and `data.list`), `data.total`; enabled counselors only")))]
 pub async fn list_public(state: web::Data<AppState>, req: HttpRequest) -> ApiResult {
     let filter = ListFilter::parse(&list_query(&req)?, true)?;
-    let paging = Pagination::from_query(req.query_string(), 10);
+    let paging = Pagination::from_query(req.query_string(), 10)?;
     ok_raw(
         "获取成功",
         &service::list_counselors(&state, &filter, &paging).await?,
@@ -124,7 +124,7 @@ pub async fn counselor_reviews(
     req: HttpRequest,
 ) -> ApiResult {
     let id = parse_id(&path, MSG_COUNSELOR_NOT_FOUND)?;
-    let paging = Pagination::from_query(req.query_string(), 10);
+    let paging = Pagination::from_query(req.query_string(), 10)?;
     let (reviews, total) = reviews::list_reviews(&state.db, id, &paging).await?;
     ok("获取成功", json!({ "reviews": reviews, "total": total }))
 }
@@ -220,7 +220,7 @@ pub async fn legacy_list_applications(
     req: HttpRequest,
 ) -> ApiResult {
     require_user_admin(&state, &user).await?;
-    let paging = Pagination::from_query(req.query_string(), 20);
+    let paging = Pagination::from_query(req.query_string(), 20)?;
     let (list, total) =
         applications::list_applications(&state.db, &application_query(&req)?, &paging).await?;
     ok(
@@ -268,7 +268,7 @@ pub async fn admin_list(
     req: HttpRequest,
 ) -> ApiResult {
     let filter = ListFilter::parse(&list_query(&req)?, false)?;
-    let paging = Pagination::from_query(req.query_string(), 10);
+    let paging = Pagination::from_query(req.query_string(), 10)?;
     ok_raw(
         "获取成功",
         &service::list_counselors(&state, &filter, &paging).await?,
@@ -332,7 +332,7 @@ pub async fn admin_list_applications(
     _admin: CurrentAdmin,
     req: HttpRequest,
 ) -> ApiResult {
-    let paging = Pagination::from_query(req.query_string(), 20);
+    let paging = Pagination::from_query(req.query_string(), 20)?;
     let (list, total) =
         applications::list_applications(&state.db, &application_query(&req)?, &paging).await?;
     ok(

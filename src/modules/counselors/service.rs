@@ -663,15 +663,26 @@ async fn commit_counselor_change(
     Ok(())
 }
 
+/// A counselor's display name, the same rule on create and update: trimmed, 2–50 characters.
+fn counselor_name(raw: &str) -> AppResult<String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid_input("参数错误: name: 姓名不能为空"));
+    }
+    if !(2..=50).contains(&name.chars().count()) {
+        return Err(AppError::invalid_input(
+            "参数错误: name: 姓名长度为2-50个字符",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// `POST /api/admin/counselors`: a counselor, its statistics row and its (empty) account.
 pub async fn create_counselor(
     state: &AppState,
     req: CreateCounselorRequest,
 ) -> AppResult<CounselorView> {
-    let name = req.name.trim().to_owned();
-    if name.is_empty() {
-        return Err(AppError::invalid_input("参数错误: name: 姓名不能为空"));
-    }
+    let name = counselor_name(&req.name)?;
     let price = parse_price(req.price)?;
     let rating = req.rating.map(parse_rating).transpose()?;
     let status = req.status.map(parse_status).transpose()?;
@@ -725,10 +736,7 @@ pub async fn update_counselor(
     let price = req.price.map(parse_price).transpose()?;
     let rating = req.rating.map(parse_rating).transpose()?;
     let status = req.status.map(parse_status).transpose()?;
-    let name = match req.name.as_deref().map(str::trim) {
-        Some("") => return Err(AppError::invalid_input("参数错误: name: 姓名不能为空")),
-        other => other.map(str::to_owned),
-    };
+    let name = req.name.as_deref().map(counselor_name).transpose()?;
     let existing = get_counselor(&state.db, id).await?;
     if let Some(uid) = req.user_id.filter(|uid| *uid != 0) {
         check_linkable_user(&state.db, uid, Some(id)).await?;
@@ -850,6 +858,15 @@ pub async fn counselor_user_ids<C: ConnectionTrait>(
         .into_iter()
         .filter_map(|c| c.user_id)
         .collect())
+}
+
+/// Whether any row shows `url` as its avatar (an upload may only be deleted when nothing shows it).
+pub async fn shows_avatar<C: ConnectionTrait>(db: &C, url: &str) -> AppResult<bool> {
+    Ok(counselor::Entity::find()
+        .filter(counselor::Column::Avatar.eq(url))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Rules for recorded uploads (`files`): what may be uploaded, who may read a file, and deletion that
-//! really removes it.
+//! really removes it. Other modules record files they store here too (avatars: [`RELATION_AVATAR`]).
 
 use actix_multipart::Multipart;
 use async_trait::async_trait;
@@ -56,9 +56,11 @@ pub fn sniff_upload(bytes: &[u8]) -> AppResult<Sniffed> {
             extension: "txt",
         })
     });
-    sniffed
+    let sniffed = sniffed
         .filter(|s| ALLOWED_MIME.contains(&s.mime))
-        .ok_or_else(|| AppError::bad_request(MSG_TYPE_REFUSED))
+        .ok_or_else(|| AppError::bad_request(MSG_TYPE_REFUSED))?;
+    storage::refuse_active_content(sniffed, bytes)?;
+    Ok(sniffed)
 }
 
 /// The parts of an upload form.
@@ -161,8 +163,42 @@ pub async fn read_upload_form(mut payload: Multipart, max_bytes: usize) -> AppRe
 /// Stores an upload under `<uploads>/<file_type>/<random>.<ext>` and records it.
 pub async fn upload(state: &AppState, uploader_id: i64, form: UploadForm) -> AppResult<File> {
     let sniffed = sniff_upload(&form.bytes)?;
-    let uploads = state.settings.uploads_dir();
-    let stored = storage::store(&uploads, &form.file_type, sniffed.extension, &form.bytes).await?;
+    let stored = storage::store(
+        &state.settings.uploads_dir(),
+        &form.file_type,
+        sniffed.extension,
+        &form.bytes,
+    )
+    .await?;
+    let record = Record {
+        uploader_id,
+        original_name: form.original_name,
+        file_type: form.file_type,
+        relation_type: form.relation_type,
+        relation_id: form.relation_id,
+    };
+    record_stored(state, record, &stored, sniffed.mime).await
+}
+
+/// Who stored a file and what it belongs to.
+pub struct Record {
+    pub uploader_id: i64,
+    pub original_name: String,
+    pub file_type: String,
+    pub relation_type: String,
+    pub relation_id: Option<i64>,
+}
+
+/// `relation_type` of an account's avatar upload (`relation_id` the account).
+pub const RELATION_AVATAR: &str = "avatar";
+
+/// Records a file already written by [`storage::store`]; the bytes are removed if recording fails.
+pub async fn record_stored(
+    state: &AppState,
+    record: Record,
+    stored: &storage::StoredFile,
+    mime: &str,
+) -> AppResult<File> {
     let file_name = stored
         .relative_path
         .rsplit('/')
@@ -172,15 +208,15 @@ pub async fn upload(state: &AppState, uploader_id: i64, form: UploadForm) -> App
     let now = Utc::now();
     let inserted = entity::ActiveModel {
         file_name: Set(file_name),
-        original_name: Set(form.original_name),
-        file_type: Set(form.file_type),
+        original_name: Set(record.original_name),
+        file_type: Set(record.file_type),
         file_path: Set(stored.relative_path.clone()),
         file_url: Set(stored.url.clone()),
         file_size: Set(i64::try_from(stored.size).unwrap_or(i64::MAX)),
-        mime_type: Set(sniffed.mime.to_owned()),
-        uploader_id: Set(uploader_id),
-        relation_id: Set(form.relation_id),
-        relation_type: Set(form.relation_type),
+        mime_type: Set(mime.to_owned()),
+        uploader_id: Set(record.uploader_id),
+        relation_id: Set(record.relation_id),
+        relation_type: Set(record.relation_type),
         status: Set(STATUS_NORMAL),
         created_at: Set(now),
         updated_at: Set(now),
@@ -191,10 +227,20 @@ pub async fn upload(state: &AppState, uploader_id: i64, form: UploadForm) -> App
     match inserted {
         Ok(file) => Ok(file),
         Err(e) => {
-            storage::remove(&uploads, &stored.url).await;
+            storage::remove(&state.settings.uploads_dir(), &stored.url).await;
             Err(e.into())
         }
     }
+}
+
+/// The live file at `url` that `owner_id` uploaded, if any.
+pub async fn owned_file_at(state: &AppState, owner_id: i64, url: &str) -> AppResult<Option<File>> {
+    Ok(entity::Entity::find()
+        .filter(entity::Column::FileUrl.eq(url))
+        .filter(entity::Column::UploaderId.eq(owner_id))
+        .filter(entity::Column::Status.eq(STATUS_NORMAL))
+        .one(&state.db)
+        .await?)
 }
 
 /// A file that exists and is not deleted.
@@ -213,17 +259,22 @@ pub trait FileAccess: Send + Sync {
     async fn can_read(&self, state: &AppState, user_id: i64, file: &File) -> AppResult<bool>;
 }
 
-/// EXTENSION POINT for the chat module: files shared in a chat (`relation_type` `session` or `message`,
-/// `relation_id` the session or message id) are readable by both members of that session. The chat
-/// module replaces the body of [`ChatFileAccess::can_read`] with its membership check (for example
-/// `crate::modules::chat::service::is_member_of_file_relation(state, user_id, file)`).
+/// Files shared in a chat (`relation_type` `session` or `message`, `relation_id` the session or message
+/// id) are readable by both members of that session; the chat module decides who they are.
 pub struct ChatFileAccess;
 
 #[async_trait]
 impl FileAccess for ChatFileAccess {
-    async fn can_read(&self, _state: &AppState, _user_id: i64, _file: &File) -> AppResult<bool> {
-        // Until chat provides its membership check, nobody but the owner.
-        Ok(false)
+    async fn can_read(&self, state: &AppState, user_id: i64, file: &File) -> AppResult<bool> {
+        let Some(relation_id) = file.relation_id else {
+            return Ok(false);
+        };
+        let relation = match file.relation_type.as_str() {
+            "session" => crate::modules::chat::service::SharedIn::Session(relation_id),
+            "message" => crate::modules::chat::service::SharedIn::Message(relation_id),
+            _ => return Ok(false),
+        };
+        crate::modules::chat::service::takes_part_in(&state.db, user_id, relation).await
     }
 }
 
@@ -265,10 +316,18 @@ pub async fn delete_file(state: &AppState, user_id: i64, id: i64) -> AppResult<(
     if file.uploader_id != user_id {
         return Err(AppError::forbidden("无权删除此文件"));
     }
+    discard(state, &file).await
+}
+
+/// Marks a live file deleted and removes its bytes. The caller has decided that it may go.
+///
+/// # Errors
+/// 404 when it was deleted meanwhile.
+pub async fn discard(state: &AppState, file: &File) -> AppResult<()> {
     let result = entity::Entity::update_many()
         .col_expr(entity::Column::Status, Expr::value(STATUS_DELETED))
         .col_expr(entity::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(entity::Column::Id.eq(id))
+        .filter(entity::Column::Id.eq(file.id))
         .filter(entity::Column::Status.eq(STATUS_NORMAL))
         .exec(&state.db)
         .await?;

@@ -79,11 +79,79 @@ pub fn sniff(bytes: &[u8]) -> Option<Sniffed> {
 pub const JPEG_PNG: &[&str] = &["image/jpeg", "image/png"];
 pub const WEB_IMAGES: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/gif"];
 
-/// Sniffs `bytes` and accepts only the listed MIME types.
+/// Sniffs `bytes` and accepts only the listed MIME types, without active content.
 pub fn sniff_allowed(bytes: &[u8], allowed: &[&str], refusal: &str) -> AppResult<Sniffed> {
-    sniff(bytes)
+    let sniffed = sniff(bytes)
         .filter(|s| allowed.contains(&s.mime))
-        .ok_or_else(|| AppError::bad_request(refusal))
+        .ok_or_else(|| AppError::bad_request(refusal))?;
+    refuse_active_content(sniffed, bytes)?;
+    Ok(sniffed)
+}
+
+pub const MSG_ACTIVE_CONTENT: &str = "文件包含不允许的脚本或网页内容";
+
+/// Markup that makes a browser (or a sniffing one) treat bytes as a page, matched ignoring ASCII case.
+const MARKUP_MARKERS: &[&[u8]] = &[
+    b"<script",
+    b"<html",
+    b"<!doctype",
+    b"<body",
+    b"<head",
+    b"<iframe",
+    b"<svg",
+    b"<object",
+    b"<embed",
+    b"<?xml",
+    b"<?php",
+    b"javascript:",
+    b"onerror=",
+    b"onload=",
+];
+
+/// PDF names that run code or act on their own when the document opens.
+const PDF_ACTIVE_NAMES: &[&[u8]] = &[b"/javascript", b"/js", b"/openaction", b"/aa", b"/launch"];
+
+/// Refuses polyglots: an image whose bytes also hold HTML or script (GIF/HTML, a PNG with a page
+/// appended) and a PDF with JavaScript or automatic actions. Real photos and documents have neither;
+/// a compressed stream matching one of these words by chance is vanishingly rare. Names hidden inside
+/// compressed object streams are not seen; the download headers of `/uploads` cover those.
+///
+/// # Errors
+/// 400 [`MSG_ACTIVE_CONTENT`].
+pub fn refuse_active_content(sniffed: Sniffed, bytes: &[u8]) -> AppResult<()> {
+    let active = if sniffed.mime.starts_with("image/") {
+        MARKUP_MARKERS
+            .iter()
+            .any(|m| contains_ignore_case(bytes, m))
+    } else if sniffed.mime == "application/pdf" {
+        PDF_ACTIVE_NAMES
+            .iter()
+            .any(|name| has_pdf_name(bytes, name))
+    } else {
+        false
+    };
+    if active {
+        Err(AppError::bad_request(MSG_ACTIVE_CONTENT))
+    } else {
+        Ok(())
+    }
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether the PDF name `name` (`/JS`) occurs as a whole name: not as the start of a longer one
+/// (`/JSFoo`). PDF names are case-sensitive, but readers are lenient, so case is ignored.
+fn has_pdf_name(bytes: &[u8], name: &[u8]) -> bool {
+    bytes.windows(name.len() + 1).any(|w| {
+        w[..name.len()].eq_ignore_ascii_case(name) && !w[name.len()].is_ascii_alphanumeric()
+    }) || bytes
+        .len()
+        .checked_sub(name.len())
+        .is_some_and(|start| bytes[start..].eq_ignore_ascii_case(name))
 }
 
 /// Where a stored file lives, relative to the uploads dir, and its public URL.
@@ -152,6 +220,31 @@ mod tests {
         assert_eq!(sniff(PNG).map(|s| s.mime), Some("image/png"));
         assert!(sniff_allowed(b"<html>not an image</html>", JPEG_PNG, "no").is_err());
         assert!(sniff_allowed(PNG, JPEG_PNG, "no").is_ok());
+    }
+
+    #[test]
+    fn polyglots_are_refused_and_plain_files_pass() {
+        let png = sniff(PNG).unwrap();
+        let mut with_page = PNG.to_vec();
+        with_page.extend_from_slice(b"IEND<HTML><Script>alert(1)</script>");
+        assert!(refuse_active_content(png, PNG).is_ok());
+        assert!(refuse_active_content(png, &with_page).is_err());
+        let gif = b"GIF89a/*\x00\x00*/=1;<script>alert(1)</script>";
+        assert!(sniff_allowed(gif, WEB_IMAGES, "no").is_err());
+        let pdf = Sniffed {
+            mime: "application/pdf",
+            extension: "pdf",
+        };
+        assert!(refuse_active_content(pdf, b"%PDF-1.4 1 0 obj << /Type /Page >>").is_ok());
+        assert!(refuse_active_content(pdf, b"%PDF-1.4 << /JSFont 1 >>").is_ok());
+        for bad in [
+            &b"%PDF-1.4 << /OpenAction 2 0 R >>"[..],
+            b"%PDF-1.4 << /S /JavaScript /JS (app.alert(1)) >>",
+            b"%PDF-1.4 << /JS(x) >>",
+            b"%PDF-1.4 << /AA << /O 3 0 R >> >>",
+        ] {
+            assert!(refuse_active_content(pdf, bad).is_err());
+        }
     }
 
     #[test]

@@ -186,9 +186,13 @@ struct DateRange {
 fn parse_date(raw: Option<&str>, name: &str) -> Result<Option<NaiveDate>, AppError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(v) => NaiveDate::parse_from_str(&v[..v.len().min(10)], "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| {
+        // A date, optionally followed by a time (`2026-01-02T00:00:00`, `2026-01-02 00:00`), which is
+        // ignored. Parsed, never sliced: the input may hold any UTF-8.
+        Some(v) => NaiveDate::parse_and_remainder(v, "%Y-%m-%d")
+            .ok()
+            .filter(|(_, rest)| rest.is_empty() || rest.starts_with(['T', ' ']))
+            .map(|(date, _)| Some(date))
+            .ok_or_else(|| {
                 AppError::invalid_input(format!("参数错误: {name}: 日期格式应为YYYY-MM-DD"))
             }),
     }

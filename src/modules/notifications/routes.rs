@@ -26,7 +26,7 @@ pub async fn list(state: web::Data<AppState>, user: CurrentUser, req: HttpReques
     let q = web::Query::<ListQuery>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| AppError::invalid_input(format!("参数错误: {e}")))?;
-    let paging = Pagination::from_query(req.query_string(), 10);
+    let paging = Pagination::from_query(req.query_string(), 10)?;
     let (notifications, total, unread) = service::list(&state.db, user.0.id, &q, &paging).await?;
     ok(
         "获取成功",

@@ -97,7 +97,7 @@ pub async fn list_my_orders(
     req: actix_web::HttpRequest,
     query: web::Query<ListQuery>,
 ) -> ApiResult {
-    let page = Pagination::from_query(req.query_string(), 10);
+    let page = Pagination::from_query(req.query_string(), 10)?;
     let filter = service::OrderFilter {
         user_id: Some(user.0.id),
         status: service::parse_status_filter(query.status.as_deref()),
@@ -120,7 +120,7 @@ pub async fn list_counselor_orders(
     let counselor = counselors::service::counselor_of_user(&state.db, user.0.id)
         .await?
         .ok_or_else(|| AppError::forbidden(service::MSG_NOT_COUNSELOR))?;
-    let page = Pagination::from_query(req.query_string(), 10);
+    let page = Pagination::from_query(req.query_string(), 10)?;
     let filter = service::OrderFilter {
         counselor_id: Some(counselor.id),
         status: service::parse_status_filter(query.status.as_deref()),
@@ -246,7 +246,7 @@ pub async fn admin_list_orders(
     req: actix_web::HttpRequest,
     query: web::Query<ListQuery>,
 ) -> ApiResult {
-    let page = Pagination::from_query(req.query_string(), 20);
+    let page = Pagination::from_query(req.query_string(), 20)?;
     let filter = service::OrderFilter {
         user_id: id_filter(query.user_id.as_deref()),
         counselor_id: id_filter(query.counselor_id.as_deref()),

@@ -40,7 +40,15 @@ pub fn is_untrusted_reply(e: &AppError) -> bool {
 
 /// Logs every configured WeChat platform key that cannot verify anything now (unreadable, a
 /// certificate filed under another serial, or outside its validity).
+/// Also says loudly when the sandbox gateway is on: anyone holding a checkout link can then confirm
+/// that payment without paying, which must never go unnoticed outside development.
 pub fn log_configuration_problems(settings: &crate::config::PaymentSettings) {
+    if settings.sandbox_enabled {
+        tracing::warn!(
+            "PAYMENT SANDBOX IS ON (payments.sandbox_enabled = true): payments without merchant keys are \
+             confirmed by a simulated checkout, not by real money; turn it off outside development"
+        );
+    }
     let now = chrono::Utc::now().timestamp();
     for (serial, reason) in wechat::platform_key_problems(&settings.wechat, now) {
         tracing::error!(

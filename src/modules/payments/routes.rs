@@ -102,7 +102,7 @@ pub async fn list_payments(
     req: HttpRequest,
     query: web::Query<PaymentListQuery>,
 ) -> ApiResult {
-    let page = Pagination::from_query(req.query_string(), 10);
+    let page = Pagination::from_query(req.query_string(), 10)?;
     let status = query
         .status
         .as_deref()
@@ -366,40 +366,70 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
         .body(body)
 }
 
-#[utoipa::path(get, path = "/api/payment/sandbox/checkout/{payment_no}", tag = "payment",
-    responses((status = 200, description = "HTML checkout page with a pay button")))]
-pub async fn sandbox_checkout(
-    state: web::Data<AppState>,
-    payment_no: web::Path<String>,
-) -> AppResult<HttpResponse> {
+#[derive(Deserialize)]
+pub struct PayTokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+const MSG_BAD_PAY_TOKEN: &str = "支付链接无效或已过期";
+
+/// The sandbox payment `payment_no` when `token` is its checkout link's proof.
+async fn sandbox_payment(
+    state: &AppState,
+    payment_no: &str,
+    token: &str,
+) -> AppResult<super::entity::payment::Model> {
     if !state.settings.payments.sandbox_enabled {
         return Err(AppError::not_found("接口不存在"));
     }
-    let p = service::find_by_no(&state.db, &payment_no).await?;
+    let p = service::find_by_no(&state.db, payment_no).await?;
     if service::channel_of(&p) != Channel::Sandbox {
         return Err(AppError::not_found(MSG_PAYMENT_NOT_FOUND));
     }
+    let secret = sandbox_secret(state)?;
+    let now = chrono::Utc::now().timestamp();
+    if !sandbox::PayToken::verify(&secret, &p.payment_no, p.amount, token, now) {
+        return Err(AppError::forbidden(MSG_BAD_PAY_TOKEN));
+    }
+    Ok(p)
+}
+
+#[utoipa::path(get, path = "/api/payment/sandbox/checkout/{payment_no}", tag = "payment",
+    params(("token" = String, Query, description = "The link's signed, expiring proof")),
+    responses((status = 200, description = "HTML checkout page with a pay button"),
+        (status = 403, description = "Missing, forged or expired token")))]
+pub async fn sandbox_checkout(
+    state: web::Data<AppState>,
+    payment_no: web::Path<String>,
+    query: web::Query<PayTokenQuery>,
+) -> AppResult<HttpResponse> {
+    let p = sandbox_payment(&state, &payment_no, &query.token).await?;
+    let payable = p.status == super::entity::STATUS_PENDING;
     let page = sandbox::checkout_page(
         &p.payment_no,
         money::to_yuan(p.amount),
         super::entity::status_text(p.status),
-        p.status == super::entity::STATUS_PENDING,
+        payable.then_some(query.token.as_str()),
     );
     Ok(html(StatusCode::OK, page))
 }
 
 #[utoipa::path(post, path = "/api/payment/sandbox/pay/{payment_no}", tag = "payment",
-    responses((status = 200, description = "HTML result; the payment was confirmed through a signed callback")))]
+    params(("token" = String, Query, description = "The checkout link's token")),
+    responses((status = 200, description = "HTML result; the payment was confirmed through a signed callback"),
+        (status = 403, description = "Missing, forged or expired token"), (status = 409, description = "Already settled: the token is spent")))]
 pub async fn sandbox_pay(
     state: web::Data<AppState>,
     payment_no: web::Path<String>,
+    query: web::Query<PayTokenQuery>,
 ) -> AppResult<HttpResponse> {
-    if !state.settings.payments.sandbox_enabled {
-        return Err(AppError::not_found("接口不存在"));
-    }
-    let p = service::find_by_no(&state.db, &payment_no).await?;
-    if service::channel_of(&p) != Channel::Sandbox {
-        return Err(AppError::not_found(MSG_PAYMENT_NOT_FOUND));
+    let p = sandbox_payment(&state, &payment_no, &query.token).await?;
+    if p.status != super::entity::STATUS_PENDING {
+        return Ok(html(
+            StatusCode::CONFLICT,
+            sandbox::result_page(false, "该支付已处理，支付链接已失效"),
+        ));
     }
     let secret = sandbox_secret(&state)?;
     let notification = SandboxNotification::signed(&secret, &p.payment_no, p.amount);
@@ -440,7 +470,7 @@ pub async fn transactions(
     req: HttpRequest,
     query: web::Query<TransactionQuery>,
 ) -> ApiResult {
-    let page = Pagination::from_query(req.query_string(), 20);
+    let page = Pagination::from_query(req.query_string(), 20)?;
     ok(
         "获取成功",
         wallet::list_transactions(&state.db, user.0.id, query.kind.as_deref(), &page).await?,

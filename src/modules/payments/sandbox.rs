@@ -1,6 +1,10 @@
 //! The sandbox gateway for development: without merchant keys, wechat/alipay payments get a checkout
 //! page on our own server whose "pay" button fires a callback signed with HMAC-SHA256 under a local
 //! secret. That callback goes through the same verification-then-apply-once path as the real ones.
+//!
+//! Paying needs proof: the checkout link carries a [`PayToken`] (HMAC under the same secret) bound to
+//! the payment's number and amount and expiring with the payment; the pay endpoint refuses without it,
+//! and once the payment is settled the token is spent. Only whoever created the payment got the link.
 
 use std::path::Path;
 
@@ -81,6 +85,40 @@ impl SandboxNotification {
     }
 }
 
+/// The proof a checkout link carries: `<expires unix secs>.<hex HMAC>` over the payment's number, amount
+/// and the expiry.
+pub struct PayToken;
+
+impl PayToken {
+    fn content(payment_no: &str, amount: i64, expires: i64) -> String {
+        format!("sandbox-pay\n{payment_no}\n{amount}\n{expires}\n")
+    }
+
+    pub fn issue(secret: &[u8], payment_no: &str, amount: i64, expires: i64) -> String {
+        let mac = crypto::hmac_hex(
+            secret,
+            Self::content(payment_no, amount, expires).as_bytes(),
+        );
+        format!("{expires}.{mac}")
+    }
+
+    /// Whether `token` was issued for this payment and has not expired at `now`.
+    pub fn verify(secret: &[u8], payment_no: &str, amount: i64, token: &str, now: i64) -> bool {
+        let Some((expires, mac)) = token.split_once('.') else {
+            return false;
+        };
+        let Ok(expires) = expires.parse::<i64>() else {
+            return false;
+        };
+        now <= expires
+            && crypto::hmac_verify(
+                secret,
+                Self::content(payment_no, amount, expires).as_bytes(),
+                mac,
+            )
+    }
+}
+
 fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -88,17 +126,19 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The checkout page: what is being paid, and a button that pays it.
+/// The checkout page: what is being paid, and a button that pays it (with the link's token) when
+/// `pay_token` is given.
 pub fn checkout_page(
     payment_no: &str,
     amount_yuan: f64,
     status_text: &str,
-    payable: bool,
+    pay_token: Option<&str>,
 ) -> String {
     let no = escape_html(payment_no);
-    let action = if payable {
+    let action = if let Some(token) = pay_token {
+        let token = escape_html(&urlencoding::encode(token));
         format!(
-            r#"<form method="post" action="/api/payment/sandbox/pay/{no}"><button type="submit" style="font-size:1.2em;padding:.5em 2em">确认支付 ¥{amount_yuan:.2}</button></form>"#
+            r#"<form method="post" action="/api/payment/sandbox/pay/{no}?token={token}"><button type="submit" style="font-size:1.2em;padding:.5em 2em">确认支付 ¥{amount_yuan:.2}</button></form>"#
         )
     } else {
         format!("<p>{}</p>", escape_html(status_text))
@@ -114,4 +154,23 @@ pub fn result_page(ok: bool, message: &str) -> String {
         if ok { "支付成功" } else { "支付失败" },
         escape_html(message)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PayToken;
+
+    #[test]
+    fn a_pay_token_is_bound_to_its_payment_and_expires() {
+        let token = PayToken::issue(b"secret", "PAY1", 100, 1_000);
+        assert!(PayToken::verify(b"secret", "PAY1", 100, &token, 999));
+        assert!(PayToken::verify(b"secret", "PAY1", 100, &token, 1_000));
+        assert!(!PayToken::verify(b"secret", "PAY1", 100, &token, 1_001));
+        assert!(!PayToken::verify(b"secret", "PAY2", 100, &token, 999));
+        assert!(!PayToken::verify(b"secret", "PAY1", 101, &token, 999));
+        assert!(!PayToken::verify(b"other", "PAY1", 100, &token, 999));
+        let later = token.replacen("1000.", "9999.", 1);
+        assert!(!PayToken::verify(b"secret", "PAY1", 100, &later, 999));
+        assert!(!PayToken::verify(b"secret", "PAY1", 100, "", 0));
+    }
 }

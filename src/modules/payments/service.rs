@@ -19,7 +19,7 @@ use super::dto::{
 };
 use super::entity::{STATUS_PAID, STATUS_PENDING, payment};
 use super::wallet::{self, Movement};
-use super::{alipay, wechat};
+use super::{alipay, sandbox, wechat};
 use crate::bus::{DomainEvent, EventBus};
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::http::Pagination;
@@ -141,6 +141,9 @@ async fn insert_payment<C: ConnectionTrait>(db: &C, new: &NewPayment<'_>) -> App
     .await?)
 }
 
+/// How long a payment (and its sandbox checkout link) stays payable, as `expired_at` tells the client.
+pub const PAYMENT_TTL_SECS: i64 = 2 * 3600;
+
 fn created(p: &Payment, pay_url: String, pay_params: Option<Value>) -> PaymentCreated {
     PaymentCreated {
         payment_id: p.id,
@@ -151,7 +154,7 @@ fn created(p: &Payment, pay_url: String, pay_params: Option<Value>) -> PaymentCr
         trade_type: p.trade_type.clone(),
         payment_method: p.payment_method.clone(),
         status: p.status,
-        expired_at: p.created_at + chrono::Duration::hours(2),
+        expired_at: p.created_at + chrono::Duration::seconds(PAYMENT_TTL_SECS),
         balance: None,
     }
 }
@@ -264,10 +267,21 @@ async fn start_channel_payment(
     let base = public_base(state, ctx);
     let cfg = &state.settings.payments;
     let outcome = match channel {
-        Channel::Sandbox => Ok((
-            format!("{base}/api/payment/sandbox/checkout/{}", p.payment_no),
-            None,
-        )),
+        Channel::Sandbox => {
+            let token = sandbox::PayToken::issue(
+                &sandbox::secret(&state.settings)?,
+                &p.payment_no,
+                p.amount,
+                p.created_at.timestamp() + PAYMENT_TTL_SECS,
+            );
+            Ok((
+                format!(
+                    "{base}/api/payment/sandbox/checkout/{}?token={token}",
+                    p.payment_no
+                ),
+                None,
+            ))
+        }
         Channel::Wechat => {
             let notify = if cfg.wechat.notify_url.is_empty() {
                 format!("{base}/api/payment/wechat/callback")

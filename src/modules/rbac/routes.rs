@@ -303,7 +303,7 @@ pub async fn role_users(
     req: HttpRequest,
 ) -> ApiResult {
     let id = parse_id(&id, MSG_ROLE_NOT_FOUND)?;
-    let page = Pagination::from_query(req.query_string(), 10);
+    let page = Pagination::from_query(req.query_string(), 10)?;
     let (list, total) = service::role_users(&state.db, id, &page).await?;
     ok("获取成功", json!({ "list": list, "total": total }))
 }

@@ -1245,6 +1245,15 @@ pub async fn reset_admin_password(
     set_admin_password(db, &state.bus, id, hash).await
 }
 
+/// Whether any row shows `url` as its avatar (an upload may only be deleted when nothing shows it).
+pub async fn shows_avatar<C: ConnectionTrait>(db: &C, url: &str) -> AppResult<bool> {
+    Ok(administrator::Entity::find()
+        .filter(administrator::Column::Avatar.eq(url))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,7 +72,7 @@ pub async fn create_user(
     ValidatedJson(body): ValidatedJson<AdminCreateUserRequest>,
 ) -> ApiResult {
     let new = service::NewUser {
-        username: body.username.trim().to_owned(),
+        username: body.username,
         password_hash: state.passwords.hash(&body.password).await?,
         email: normalize_email(&body.email)?,
         phone: body.phone.trim().to_owned(),

@@ -105,7 +105,7 @@ fn default_active() -> i32 {
 /// `POST /api/admin/users`.
 #[derive(Deserialize, Validate)]
 pub struct AdminCreateUserRequest {
-    #[validate(length(min = 3, max = 50, message = "用户名长度为3-50"))]
+    /// Checked after normalization: `users::service::normalize_username`.
     pub username: String,
     #[validate(length(min = 6, max = 128, message = "密码长度为6-128位"))]
     pub password: String,

@@ -31,10 +31,14 @@ pub async fn update_profile(
     ValidatedJson(body): ValidatedJson<UpdateProfileRequest>,
 ) -> ApiResult {
     let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    let avatar = match non_empty(&body.avatar) {
+        Some(url) => Some(service::check_avatar_choice(&state, user.0.id, url).await?),
+        None => None,
+    };
     let change = service::ProfileChange {
         email: service::normalize_email(&body.email)?,
         phone: non_empty(&service::normalize_phone(&body.phone)?),
-        avatar: non_empty(&body.avatar),
+        avatar,
     };
     service::update_profile(&state.db, user.0.id, change).await?;
     ok_msg("更新成功")
@@ -65,17 +69,9 @@ pub async fn upload_avatar(
         storage::read_file_field(payload, "file", AVATAR_MAX_BYTES, "图片大小不能超过2MB").await?;
     let sniffed =
         storage::sniff_allowed(&file.bytes, storage::JPEG_PNG, "只支持JPG、PNG格式的图片")?;
-    let uploads = state.settings.uploads_dir();
-    let stored = storage::store(&uploads, "avatars", sniffed.extension, &file.bytes).await?;
-    match service::set_avatar(&state.db, user.0.id, &stored.url).await {
-        Ok(previous) => storage::remove(&uploads, &previous).await,
-        Err(e) => {
-            storage::remove(&uploads, &stored.url).await;
-            return Err(e);
-        }
-    }
+    let url = service::replace_avatar(&state, user.0.id, file, sniffed).await?;
     ok(
         "上传成功",
-        serde_json::json!({ "url": stored.url, "file_url": stored.url }),
+        serde_json::json!({ "url": url, "file_url": url }),
     )
 }

@@ -1,4 +1,5 @@
-//! Rules for app accounts: registration, lookup, profile and password changes.
+//! Rules for app accounts: registration, lookup, profile and password changes, and avatars (recorded in
+//! the files module as the account's own uploads, so that only those are ever deleted).
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -12,10 +13,49 @@ use super::entity::{self, Entity as Users, Model as User, STATUS_ACTIVE};
 use crate::bus::{DomainEvent, EventBus, Realm};
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::modules::auth::AccountAuthState;
+use crate::modules::files::{self, storage};
+use crate::modules::{counselors, rbac};
+use crate::state::AppState;
 
 pub const MSG_NOT_FOUND: &str = "用户不存在";
 pub const MSG_USERNAME_TAKEN: &str = "用户名已存在";
 pub const MSG_EMAIL_TAKEN: &str = "邮箱已被使用";
+
+pub const MSG_USERNAME_LENGTH: &str = "用户名长度为3-50个字符";
+
+/// The one spelling of a username: NFKC-normalized (full-width and compatibility forms fold to their
+/// plain letters), trimmed, then 3–50 characters, with no control, format (zero-width, bidi override)
+/// or other invisible characters, so two names that look alike are one name.
+///
+/// # Errors
+/// 400 `参数错误: username: ...` for a name outside those rules.
+pub fn normalize_username(raw: &str) -> AppResult<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let name: String = raw.nfkc().collect::<String>().trim().to_owned();
+    if !(3..=50).contains(&name.chars().count()) {
+        return Err(AppError::invalid_input(format!(
+            "参数错误: username: {MSG_USERNAME_LENGTH}"
+        )));
+    }
+    if name.chars().any(is_invisible) {
+        return Err(AppError::invalid_input(
+            "参数错误: username: 用户名不能包含控制字符或不可见字符",
+        ));
+    }
+    Ok(name)
+}
+
+/// Control characters, and the format characters that change how text shows without showing
+/// themselves: zero-width spaces and joiners, bidi embeddings/overrides/isolates, the word joiner and
+/// invisible operators, the BOM, the soft hyphen.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+            | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
+}
 
 /// Trims and turns an empty email into `None`, after checking its format.
 pub fn normalize_email(email: &str) -> AppResult<Option<String>> {
@@ -54,15 +94,30 @@ pub async fn get_active<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<User> 
         .ok_or_else(|| AppError::not_found(MSG_NOT_FOUND))
 }
 
+/// The live account a login names. Names are unique ignoring case, so the match ignores case too
+/// (after NFKC); an exact match wins should older data hold two names differing only in case.
 pub async fn find_by_username<C: ConnectionTrait>(
     db: &C,
     username: &str,
 ) -> AppResult<Option<User>> {
-    Ok(Users::find()
-        .filter(entity::Column::Username.eq(username))
+    use unicode_normalization::UnicodeNormalization;
+    let username: String = username.nfkc().collect::<String>().trim().to_owned();
+    let mut found = Users::find()
+        .filter(username_matches(&username))
         .filter(entity::Column::DeletedAt.is_null())
-        .one(db)
-        .await?)
+        .all(db)
+        .await?;
+    if let Some(exact) = found.iter().position(|u| u.username == username) {
+        return Ok(Some(found.swap_remove(exact)));
+    }
+    Ok((found.len() == 1).then(|| found.swap_remove(0)))
+}
+
+/// `LOWER(username) = lower(name)`. SQL `LOWER` folds ASCII letters on every back end (SQLite only
+/// those), so the name is lowered the same way.
+fn username_matches(name: &str) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::Func;
+    Expr::expr(Func::lower(Expr::col(entity::Column::Username))).eq(name.to_ascii_lowercase())
 }
 
 /// What the token check needs about user `id`; `None` when it is gone.
@@ -84,13 +139,20 @@ pub struct NewUser {
     pub status: i32,
 }
 
-/// Creates a user (by registration or from the console) and announces it, in one transaction.
+/// Creates a user (by registration or from the console) and announces it, in one transaction. The name
+/// is normalized first ([`normalize_username`]).
 ///
 /// # Errors
-/// 400 `用户名已存在` when the name is taken (also by a deleted account), 409 when the email is.
-pub async fn register(db: &DatabaseConnection, bus: &EventBus, new: NewUser) -> AppResult<User> {
+/// 400 for a bad name; 400 `用户名已存在` when the name is taken ignoring case (also by a deleted
+/// account); 409 when the email is.
+pub async fn register(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    mut new: NewUser,
+) -> AppResult<User> {
+    new.username = normalize_username(&new.username)?;
     let taken = Users::find()
-        .filter(entity::Column::Username.eq(&new.username))
+        .filter(username_matches(&new.username))
         .one(db)
         .await?
         .is_some();
@@ -219,8 +281,82 @@ pub async fn set_password(
     Ok(())
 }
 
+pub const MSG_AVATAR_NOT_OWN: &str = "参数错误: avatar: 只能使用自己上传的图片";
+
+/// What `PUT /api/user/profile` may set as the avatar: the current one, or an image this account
+/// uploaded itself. Naming someone else's upload is refused: it is theirs to show and to delete.
+///
+/// # Errors
+/// 400 [`MSG_AVATAR_NOT_OWN`].
+pub async fn check_avatar_choice(state: &AppState, user_id: i64, url: String) -> AppResult<String> {
+    let user = get_active(&state.db, user_id).await?;
+    if user.avatar == url {
+        return Ok(url);
+    }
+    match files::service::owned_file_at(state, user_id, &url).await? {
+        Some(file) if file.mime_type.starts_with("image/") => Ok(url),
+        _ => Err(AppError::invalid_input(MSG_AVATAR_NOT_OWN)),
+    }
+}
+
+/// `POST /api/upload/avatar`: stores and records the image as this account's, makes it the avatar,
+/// and removes the previous avatar only if it is an avatar upload of this same account that no other
+/// account shows. Returns the new URL.
+pub async fn replace_avatar(
+    state: &AppState,
+    user_id: i64,
+    file: storage::UploadedFile,
+    sniffed: storage::Sniffed,
+) -> AppResult<String> {
+    let uploads = state.settings.uploads_dir();
+    let stored = storage::store(&uploads, "avatars", sniffed.extension, &file.bytes).await?;
+    let record = files::service::Record {
+        uploader_id: user_id,
+        original_name: file.original_name,
+        file_type: "avatar".into(),
+        relation_type: files::service::RELATION_AVATAR.into(),
+        relation_id: Some(user_id),
+    };
+    let recorded = files::service::record_stored(state, record, &stored, sniffed.mime).await?;
+    let previous = match set_avatar(&state.db, user_id, &stored.url).await {
+        Ok(previous) => previous,
+        Err(e) => {
+            if let Err(e) = files::service::discard(state, &recorded).await {
+                tracing::warn!(error.cause_chain = ?e, "cannot discard an unused avatar upload");
+            }
+            return Err(e);
+        }
+    };
+    release_avatar(state, user_id, &previous).await?;
+    Ok(stored.url)
+}
+
+/// Deletes a former avatar when it is safe: an avatar upload of `user_id`, shown by no account now.
+async fn release_avatar(state: &AppState, user_id: i64, url: &str) -> AppResult<()> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let Some(file) = files::service::owned_file_at(state, user_id, url).await? else {
+        return Ok(());
+    };
+    if file.relation_type != files::service::RELATION_AVATAR {
+        return Ok(());
+    }
+    let shown = Users::find()
+        .filter(entity::Column::Avatar.eq(url))
+        .one(&state.db)
+        .await?
+        .is_some()
+        || counselors::service::shows_avatar(&state.db, url).await?
+        || rbac::service::shows_avatar(&state.db, url).await?;
+    if !shown {
+        files::service::discard(state, &file).await?;
+    }
+    Ok(())
+}
+
 /// Sets the avatar URL and returns the previous one.
-pub async fn set_avatar(db: &DatabaseConnection, user_id: i64, url: &str) -> AppResult<String> {
+async fn set_avatar(db: &DatabaseConnection, user_id: i64, url: &str) -> AppResult<String> {
     let user = get_active(db, user_id).await?;
     let previous = user.avatar.clone();
     let mut active: entity::ActiveModel = user.into();
