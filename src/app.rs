@@ -237,6 +237,17 @@ impl Application {
                     Ok(crate::modules::orders::service::cancel_expired_orders(&state).await?)
                 },
             ),
+            tasks.every(
+                "refund_query",
+                Duration::from_secs(state.settings.payments.refund_query_interval_secs.max(1)),
+                shutdown_rx.clone(),
+                state.clone(),
+                |state| async move {
+                    Ok(u64::from(
+                        crate::modules::payments::refunds::query_processing_refunds(&state).await?,
+                    ))
+                },
+            ),
         ];
         if state.infra.redis.is_some() {
             background.push(tasks.spawn("redis", shutdown_rx, move |task, rx| {

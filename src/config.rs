@@ -145,10 +145,18 @@ pub struct PaymentSettings {
     /// Base URL the providers and the sandbox checkout call back, e.g. `https://api.example.com`.
     #[serde(default)]
     pub public_base_url: String,
+    /// How often the refund query job looks for channel refunds left processing, seconds; also the first
+    /// wait before a refund is queried, doubling per attempt up to an hour.
+    #[serde(default = "default_refund_query_interval")]
+    pub refund_query_interval_secs: u64,
     #[serde(default)]
     pub wechat: WechatPaySettings,
     #[serde(default)]
     pub alipay: AlipaySettings,
+}
+
+fn default_refund_query_interval() -> u64 {
+    30
 }
 
 /// WeChat Pay API v3 merchant settings. The channel is configured when `mch_id`, `private_key`,

@@ -18,6 +18,7 @@ mod m20260102_000010_create_chat;
 mod m20260102_000011_create_finance;
 mod m20260102_000012_create_lowcode;
 mod m20261127_000013_orders_ranking_index;
+mod m20261206_000014_money_integrity;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260102_000011_create_finance::Migration),
             Box::new(m20260102_000012_create_lowcode::Migration),
             Box::new(m20261127_000013_orders_ranking_index::Migration),
+            Box::new(m20261206_000014_money_integrity::Migration),
         ]
     }
 }

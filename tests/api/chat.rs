@@ -556,8 +556,9 @@ async fn an_idle_session_times_out_and_bills_once() {
     let app = spawn_app_with(&[("chat.watchdog_interval_secs", json!(1))]).await;
     let b = booking(&app, 30, 100).await;
     let session_id = start_session(&app, b.order_id, &b.counselor_token).await;
-    // Nobody sends anything for longer than the 30-minute session_timeout: the watchdog times the
-    // session out on its own.
+    // Both have joined (the clock runs), then nobody sends anything for longer than the 30-minute
+    // session_timeout: the watchdog times the session out on its own.
+    start_session(&app, b.order_id, &b.buyer_token).await;
     app.exec_sql(
         "UPDATE chat_sessions SET updated_at = ? WHERE id = ?",
         vec![

@@ -266,6 +266,11 @@ async fn alipay_gateway(
             "code": "10000", "msg": "Success", "trade_no": "2013112011001004330000121536",
             "out_trade_no": biz["out_trade_no"], "fund_change": "Y", "refund_fee": biz["refund_amount"]
         }),
+        "alipay.trade.fastpay.refund.query" => json!({
+            "code": "10000", "msg": "Success", "trade_no": "2013112011001004330000121536",
+            "out_trade_no": biz["out_trade_no"], "out_request_no": biz["out_request_no"],
+            "refund_status": "REFUND_SUCCESS"
+        }),
         _ => json!({ "code": "40004", "msg": "Business Failed", "sub_msg": "unknown method" }),
     };
     alipay_reply(&key, &response, signing)

@@ -19,6 +19,7 @@ mod files;
 mod hardening;
 mod helpers;
 mod lowcode;
+mod money;
 mod notifications;
 mod openapi;
 mod orders;

@@ -485,3 +485,61 @@ async fn alipay_replies_with_a_bad_or_missing_signature_are_refused() {
     let seen = fake.seen.lock().unwrap();
     assert_eq!(seen.bad_signatures, 0);
 }
+
+#[tokio::test]
+async fn an_alipay_refund_left_processing_is_settled_by_the_query_job() {
+    let fake = fake_provider::start().await;
+    let mut config = fake_provider::channel_config(&fake, false);
+    config.push(("payments.refund_query_interval_secs", json!(1)));
+    let app = spawn_app_with(&config).await;
+    let (buyer, order_id) = buyer_with_order(&app).await;
+    let created = create_payment(&app, &buyer, order_id, "alipay").await;
+    created.assert_status(200);
+    let payment_id = created.body["data"]["payment_id"].as_i64().unwrap();
+    let payment_no = created.body["data"]["payment_no"].as_str().unwrap();
+    let form = fake_provider::alipay_notify(
+        &[
+            ("app_id", ALI_APP_ID),
+            ("out_trade_no", payment_no),
+            ("trade_no", "2024010122001400000000000010"),
+            ("trade_status", "TRADE_SUCCESS"),
+            ("total_amount", "150.00"),
+        ],
+        &keys().ali_platform,
+    );
+    assert_eq!(post_alipay(&app, form).await, "success");
+
+    // The refund reply cannot be verified: the outcome is unknown, the amount stays reserved.
+    fake.set_signing(ReplySigning::WrongKey);
+    refund(&app, &buyer, payment_id, 150.0)
+        .await
+        .assert_status(503);
+    assert_eq!(app.order_status(order_id).await, 1);
+    assert_eq!(
+        payment(&app, &buyer, payment_id).await["refunded_amount"],
+        150.0
+    );
+    // Once Alipay answers verifiably again, the job asks and settles it once.
+    fake.set_signing(ReplySigning::Genuine);
+    let mut settled = false;
+    for _ in 0..120 {
+        if app.order_status(order_id).await == 4 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(settled, "the query job settled the refund and the order");
+    let row = payment(&app, &buyer, payment_id).await;
+    assert_eq!(row["status"], 3);
+    assert_eq!(row["refunded_amount"], 150.0);
+    assert_eq!(app.event_count("payment_refunded").await, 1);
+    assert!(
+        fake.seen
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|(method, _)| method == "alipay.trade.fastpay.refund.query")
+    );
+}

@@ -311,6 +311,10 @@ async fn delete_session(state: web::Data<AppState>, path: web::Path<String>) -> 
         chat::end_session(&state, session_id, EndReason::Admin).await?;
     }
     let txn = state.db.begin().await?;
+    // The session row first, as sending a message takes it (bumping `seq`) before inserting: deleting
+    // the messages first would hold their index range while a send holds the session, a deadlock on
+    // MariaDB.
+    chat::lock_session(&txn, session_id).await?;
     message::Entity::delete_many()
         .filter(message::Column::SessionId.eq(session_id))
         .exec(&txn)

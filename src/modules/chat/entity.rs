@@ -36,6 +36,10 @@ pub mod session {
         pub ended_by: String,
         /// Whether the five-minute warning was sent.
         pub warned: bool,
+        /// When the buyer first joined (WebSocket join or REST start); billing needs both parties.
+        pub user_joined_at: Option<DateTimeUtc>,
+        /// When the counselor first joined.
+        pub counselor_joined_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

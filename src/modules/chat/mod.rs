@@ -1,14 +1,15 @@
-//! Chat: sessions (one per paid order), messages with a per-session `seq` and idempotent resends, read
-//! markers, the WebSocket server (8082), billing when a session ends, and the admin side (sessions,
-//! presence, kick, mute, broadcast). It also tells the files module who may read a file shared in a
-//! session (`service::takes_part_in`). A message's `file_url` is one of our `/uploads/` files or an
-//! http(s) URL, on REST and WebSocket alike.
+//! Chat: sessions (one per paid order, whose billing clock starts when both parties have joined),
+//! messages with a per-session `seq` and idempotent resends, read markers, the WebSocket server (8082),
+//! billing when a session ends (its refund of unused minutes through `payments::refunds`), and the admin
+//! side (sessions, presence, kick, mute, broadcast). It also tells the files module who may read a file
+//! shared in a session (`service::takes_part_in`). A message's `file_url` is one of our `/uploads/` files
+//! or an http(s) URL, on REST and WebSocket alike.
 //!
 //! Tables: `chat_sessions`, `chat_messages`, `chat_billings`.
-//! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through the wallet and
-//! finance, `WalletChanged`; through orders, `OrderStatusChanged`). Consumes: `NotificationCreated`
-//! (pushed to the user's sockets); `TokenRevoked`, `AccountDisabled`, `PasswordChanged` (the user's
-//! sockets are closed with 1008).
+//! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through payments' refunds
+//! and finance, `PaymentRefunded`, `WalletChanged`; through orders, `OrderStatusChanged`). Consumes:
+//! `NotificationCreated` (pushed to the user's sockets); `TokenRevoked`, `AccountDisabled`,
+//! `PasswordChanged` (the user's sockets are closed with 1008).
 
 pub mod admin;
 pub mod billing;

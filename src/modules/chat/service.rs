@@ -23,7 +23,7 @@ use crate::modules::counselors::service as counselors;
 use crate::modules::finance::service as finance;
 use crate::modules::orders::service as orders;
 use crate::modules::orders::status::{Actor, OrderStatus};
-use crate::modules::payments::wallet;
+use crate::modules::payments::refunds;
 use crate::money;
 use crate::state::AppState;
 
@@ -98,7 +98,7 @@ pub async fn get_session<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Sessi
 }
 
 /// Reads the session inside `txn` and keeps it locked until `txn` ends (see [`crate::db::for_update`]).
-async fn lock_session<C: ConnectionTrait>(txn: &C, id: i64) -> AppResult<Session> {
+pub async fn lock_session<C: ConnectionTrait>(txn: &C, id: i64) -> AppResult<Session> {
     crate::db::for_update(session::Entity::find_by_id(id), txn.get_database_backend())
         .one(txn)
         .await?
@@ -140,9 +140,12 @@ async fn order_participant(
     Ok(counselor.user_id)
 }
 
-/// Opens (or returns) the session of a paid order. The buyer or the order's counselor may call it. The
-/// counselor opening it starts the clock; otherwise it waits until both parties are connected.
-/// Returns the session and whether it existed already.
+/// Opens (or returns) the session of a paid order and records that the caller joined it (the REST side
+/// of joining). The buyer or the order's counselor may call it. The billing clock starts only once both
+/// parties have joined (here or over WebSocket). Returns the session and whether it existed already.
+///
+/// The session is created under the order's row lock, so a cancel (which checks for an open session
+/// under the same lock) and a start can never both win.
 pub async fn start_session(
     state: &AppState,
     user_id: i64,
@@ -153,20 +156,21 @@ pub async fn start_session(
     let counselor_user_id = order_participant(db, &order, user_id).await?;
     if let Some(existing) = session_of_order(db, order_id).await? {
         if existing.status == status::WAITING || existing.status == status::ACTIVE {
-            if existing.counselor_user_id == user_id {
-                activate(state, &existing).await?;
-            }
+            join(state, &existing, user_id).await?;
             return Ok((get_session(db, existing.id).await?, true));
         }
         return Err(AppError::bad_request(MSG_ENDED));
     }
-    if orders::status_of(&order)? != OrderStatus::Paid {
-        return Err(AppError::bad_request("订单状态不允许开始会话"));
-    }
     let Some(counselor_user_id) = counselor_user_id else {
         return Err(AppError::bad_request("咨询师尚未开通账号，暂无法开始会话"));
     };
+    let txn = db.begin().await?;
+    let order = orders::get_order_for_update(&txn, order_id).await?;
+    if orders::status_of(&order)? != OrderStatus::Paid {
+        return Err(AppError::bad_request("订单状态不允许开始会话"));
+    }
     let now = Utc::now();
+    let joined = |who: i64| Set((who == user_id).then_some(now));
     let inserted = session::ActiveModel {
         order_id: Set(order.id),
         user_id: Set(order.user_id),
@@ -184,33 +188,99 @@ pub async fn start_session(
         counselor_read_seq: Set(0),
         ended_by: Set(String::new()),
         warned: Set(false),
+        user_joined_at: joined(order.user_id),
+        counselor_joined_at: joined(counselor_user_id),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await;
     let created = match inserted {
         Ok(s) => s,
-        // Two starts raced; the other one created it.
+        // Two starts raced (on a backend where the lock did not serialize them); the other one created it.
         Err(e) if is_unique_violation(&e) => {
+            drop(txn);
             let existing = session_of_order(db, order_id)
                 .await?
                 .ok_or_else(|| AppError::conflict("会话已存在"))?;
-            return Ok((existing, true));
+            join(state, &existing, user_id).await?;
+            return Ok((get_session(db, existing.id).await?, true));
         }
         Err(e) => return Err(e.into()),
     };
-    if counselor_user_id == user_id {
-        activate(state, &created).await?;
-    }
-    Ok((get_session(db, created.id).await?, false))
+    txn.commit().await?;
+    Ok((created, false))
 }
 
-/// Starts the clock of a waiting session (0 → 1) and tells both parties. A no-op for any other state.
-pub async fn activate(state: &AppState, session: &Session) -> AppResult<bool> {
+/// Where the session of `order_id` is, for the order lifecycle table. Read on the caller's transaction,
+/// which holds the order's lock: every session state change takes that lock first.
+pub async fn phase_of_order<C: ConnectionTrait>(
+    db: &C,
+    order_id: i64,
+) -> AppResult<crate::modules::orders::rules::SessionPhase> {
+    use crate::modules::orders::rules::SessionPhase;
+    Ok(
+        match session_of_order(db, order_id).await?.map(|s| s.status) {
+            None => SessionPhase::None,
+            Some(status::WAITING) => SessionPhase::Waiting,
+            Some(status::ACTIVE) => SessionPhase::Active,
+            Some(_) => SessionPhase::Ended,
+        },
+    )
+}
+
+/// The billing of the session of `order_id`, if it was billed.
+pub async fn billing_of_order<C: ConnectionTrait>(
+    db: &C,
+    order_id: i64,
+) -> AppResult<Option<Billing>> {
+    Ok(billing::Entity::find()
+        .filter(billing::Column::OrderId.eq(order_id))
+        .one(db)
+        .await?)
+}
+
+/// Records that `user_id` joined `session` (REST start or WebSocket join). The first presence of the
+/// second party starts the billing clock (0 → 1), under the order's lock and only while the order is
+/// still paid; then both parties are told. Returns whether the clock started now.
+pub async fn join(state: &AppState, session: &Session, user_id: i64) -> AppResult<bool> {
+    let Some(role) = role_of(session, user_id) else {
+        return Err(AppError::forbidden(MSG_NO_ACCESS));
+    };
+    let already = match role {
+        Role::User => session.user_joined_at.is_some(),
+        Role::Counselor => session.counselor_joined_at.is_some(),
+    };
+    // The common case (a reconnect to a running session) costs nothing.
+    if already && session.status != status::WAITING {
+        return Ok(false);
+    }
+    let column = match role {
+        Role::User => session::Column::UserJoinedAt,
+        Role::Counselor => session::Column::CounselorJoinedAt,
+    };
     let now = Utc::now();
     let txn = state.db.begin().await?;
+    let order = orders::get_order_for_update(&txn, session.order_id).await?;
+    session::Entity::update_many()
+        .col_expr(column, Expr::value(now))
+        .filter(session::Column::Id.eq(session.id))
+        .filter(column.is_null())
+        .exec(&txn)
+        .await?;
+    let current = lock_session(&txn, session.id).await?;
+    let both = current.user_joined_at.is_some() && current.counselor_joined_at.is_some();
+    let paid = orders::status_of(&order)? == OrderStatus::Paid;
+    if !(both && paid && current.status == status::WAITING) {
+        txn.commit().await?;
+        return Ok(false);
+    }
+    // Nothing left to bill (a refund of all of it is still processing at the channel): no clock.
+    if refunds::paid_in_txn(&txn, &order).await?.remaining() == 0 {
+        txn.commit().await?;
+        return Ok(false);
+    }
     let res = session::Entity::update_many()
         .col_expr(session::Column::Status, Expr::value(status::ACTIVE))
         .col_expr(session::Column::StartTime, Expr::value(now))
@@ -220,7 +290,7 @@ pub async fn activate(state: &AppState, session: &Session) -> AppResult<bool> {
         .exec(&txn)
         .await?;
     if res.rows_affected != 1 {
-        txn.rollback().await?;
+        txn.commit().await?;
         return Ok(false);
     }
     EventBus::record(
@@ -511,12 +581,15 @@ async fn next_seq<C: ConnectionTrait>(
     let backend = txn.get_database_backend();
     let values = vec![now.into(), session_id.into(), status::ACTIVE.into()];
     if backend == DatabaseBackend::MySql {
-        // LAST_INSERT_ID(expr) hands the new seq back in the reply to the UPDATE itself.
+        // LAST_INSERT_ID(expr) hands the new seq back in the reply to the UPDATE itself. `status + 0`
+        // keeps InnoDB on the primary key: through the status index it locked that index first and the
+        // row second, the reverse of ending a session (row, then its status entry), and the two
+        // deadlocked.
         let bumped = txn
             .execute_raw(statement(
                 backend,
                 "UPDATE chat_sessions SET last_seq = LAST_INSERT_ID(last_seq + 1), updated_at = ? \
-                 WHERE id = ? AND status = ?",
+                 WHERE id = ? AND status + 0 = ?",
                 values,
             ))
             .await?;
@@ -720,7 +793,9 @@ pub struct Ended {
 
 /// Ends a session and bills it, exactly once whatever the path. The session row moves only if it is
 /// still open, and in the same transaction: the billing row (unique per session), the counselor's
-/// credit, the buyer's refund of unused prepaid minutes, the order 1 → 2, and their outbox events.
+/// credit, the buyer's refund of unused prepaid minutes (through the one refund path,
+/// `payments::refunds`), the order 1 → 2, and their outbox events. A session whose clock never started
+/// (the buyer never joined) bills 0 and refunds everything.
 pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -> AppResult<Ended> {
     let db = &state.db;
     let commission = crate::modules::system::service::platform_commission(state).await;
@@ -731,10 +806,13 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
         status::ENDED
     };
 
+    let order_id = get_session(db, session_id).await?.order_id;
     let txn = db.begin().await?;
-    // The session and then its order are read and locked inside the transaction: a session that starts
-    // a moment before it ends is billed as started, and the refund below is what is left of the order
-    // now, even when a partial refund of its payment committed a moment ago.
+    // The order, then the session, then the payment are locked inside the transaction (the order first,
+    // as every path that changes an order's money or its session does): a session that starts a moment
+    // before it ends is billed as started, and what is billed and refunded below is what is left of the
+    // payment now, even when a refund committed a moment ago.
+    let order = orders::get_order_for_update(&txn, order_id).await?;
     let session = lock_session(&txn, session_id).await?;
     let now = Utc::now();
     let started = session.status == status::ACTIVE && session.start_time.is_some();
@@ -742,13 +820,13 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
         .start_time
         .map(|s| (now - s).num_seconds())
         .unwrap_or(0);
-    let order = orders::get_order_for_update(&txn, session.order_id).await?;
+    let paid = refunds::paid_in_txn(&txn, &order).await?;
     let b = bill(
         started,
         seconds,
         i64::from(session.booked_minutes),
         session.price,
-        order.amount - order.refunded_amount,
+        paid.remaining(),
         commission,
         tariff,
     );
@@ -799,16 +877,14 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
             .await?;
     }
     if b.refund > 0 {
-        orders::add_refunded_amount(&txn, order.id, b.refund).await?;
-        wallet::credit_refund(
-            &txn,
-            session.user_id,
-            b.refund,
-            Some(order.id),
-            "咨询未使用时长退款",
-            &format!("chat_refund:session:{}", session.id),
-        )
-        .await?;
+        let ask = refunds::Ask {
+            amount: Some(b.refund),
+            cause: refunds::Cause::SessionEnd { billed: b.total },
+            actor: Actor::System,
+            actor_id: None,
+            reason: "咨询未使用时长退款",
+        };
+        refunds::refund_in_txn(&txn, &order, &paid, &ask).await?;
     }
     // A session that never started delivered nothing: the order is refunded, not completed.
     let (to, note) = if started {

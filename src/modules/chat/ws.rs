@@ -563,23 +563,9 @@ impl Conn {
             json!({ "session_id": session_id, "status": session.status, "last_seq": session.last_seq }),
         );
         self.send(&reply);
-        if session.status == status::WAITING {
-            let other = if session.user_id == self.user_id {
-                session.counselor_user_id
-            } else {
-                session.user_id
-            };
-            let other_present = matches!(
-                self.state
-                    .infra
-                    .cache
-                    .get(&present_key(session_id, other))
-                    .await,
-                Ok(Some(_))
-            );
-            if other_present && let Err(e) = chat::activate(&self.state, &session).await {
-                tracing::error!(error.cause_chain = ?e, "session start failed");
-            }
+        // Joining is a presence: the second party's first one starts the billing clock.
+        if let Err(e) = chat::join(&self.state, &session, self.user_id).await {
+            tracing::error!(error.cause_chain = ?e, "session join failed");
         }
     }
 

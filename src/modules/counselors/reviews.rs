@@ -1,5 +1,5 @@
 //! Reviews of completed orders, and the counselor rating they keep: one review per order, by its buyer,
-//! after completion. The rating is the rounded average of the visible reviews, kept in the same
+//! after completion, never by the order's own counselor. The rating is the rounded average of the visible reviews, kept in the same
 //! transaction as the insert through the counselor's statistics row (`review_count`, `sum_rating`).
 
 use chrono::Utc;
@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub const MSG_ALREADY_REVIEWED: &str = "该订单已评价";
 pub const MSG_NOT_COMPLETED: &str = "订单未完成，无法评价";
 pub const MSG_NOT_YOUR_ORDER: &str = "无权评价此订单";
+pub const MSG_OWN_SERVICE: &str = "不能评价自己的咨询服务";
 
 /// The rounded average in hundredths (half up): 9 stars over 2 reviews → 450.
 pub fn average_hundredths(sum: i64, count: i64) -> Option<i32> {
@@ -53,6 +54,10 @@ pub async fn create_review(
     }
     if order.status != OrderStatus::Completed as i32 {
         return Err(AppError::bad_request(MSG_NOT_COMPLETED));
+    }
+    // An order placed before self-booking was refused, or by an account that became the counselor.
+    if get_counselor(&state.db, order.counselor_id).await?.user_id == Some(user_id) {
+        return Err(AppError::bad_request(MSG_OWN_SERVICE));
     }
     let already = review::Entity::find()
         .filter(review::Column::OrderId.eq(order.id))

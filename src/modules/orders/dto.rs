@@ -42,6 +42,10 @@ pub struct UpdateStatusRequest {
     #[serde(default)]
     #[validate(length(max = 200, message = "备注过长"))]
     pub note: String,
+    /// Yuan, admin refunds (`status` 4) only: how much to give back; the default is all that is still
+    /// refundable.
+    #[serde(default)]
+    pub amount: Option<f64>,
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,9 @@
-//! Orders: creation, the one transition table, the timeline, auto-cancel of unpaid orders, and the admin
-//! side.
+//! Orders: creation, the one lifecycle table ([`rules`]), the timeline, auto-cancel of unpaid orders,
+//! and the admin side.
 //!
 //! Tables: `orders`, `order_events`. Publishes: `OrderCreated`, `OrderStatusChanged`. Consumes: none
-//! (payments and chat call [`service::transition`] inside their own transactions; a move to refunded is
-//! handed to `payments::service::refund_order`).
+//! (payments and chat call [`service::transition`] inside their own transactions; every refund, a move
+//! to refunded included, is `payments::refunds`, the one refund path).
 
 pub mod dto;
 pub mod entity;

@@ -148,6 +148,11 @@ pub async fn update_status(
     let to = OrderStatus::try_from(body.status).map_err(AppError::invalid_input)?;
     let (order, actor) =
         service::order_for_party(&state.db, id, user.0.id, MSG_FORBIDDEN_CHANGE).await?;
+    if body.amount.is_some() {
+        return Err(AppError::invalid_input(
+            "参数错误: amount: 仅管理员退款时可指定金额",
+        ));
+    }
     let note = if body.note.trim().is_empty() {
         format!(
             "{}将订单状态改为{}",
@@ -157,7 +162,7 @@ pub async fn update_status(
     } else {
         body.note.trim().to_owned()
     };
-    service::change_status(&state, &order, to, actor, Some(user.0.id), &note).await?;
+    service::change_status(&state, order.id, to, actor, Some(user.0.id), &note, None).await?;
     ok_msg("更新成功")
 }
 
@@ -189,7 +194,16 @@ pub async fn cancel_order(
     } else {
         "用户取消了订单"
     };
-    service::change_status(&state, &order, to, Actor::User, Some(user.0.id), note).await?;
+    service::change_status(
+        &state,
+        order.id,
+        to,
+        Actor::User,
+        Some(user.0.id),
+        note,
+        None,
+    )
+    .await?;
     ok_msg("取消成功")
 }
 
@@ -256,7 +270,8 @@ pub async fn admin_statistics(state: web::Data<AppState>, _admin: CurrentAdmin) 
 
 #[utoipa::path(put, path = "/api/admin/orders/{id}/status", tag = "admin-order", security(("bearer" = [])),
     request_body = UpdateStatusRequest,
-    responses((status = 200, description = "更新成功 (through the transition table as admin)", body = crate::openapi::Done)))]
+    responses((status = 200, description = "更新成功 (through the lifecycle table as admin; `status` 4 with an optional `amount` in yuan refunds up to what is still refundable)", body = crate::openapi::Done),
+        (status = 409, description = "会话进行中，请先结束咨询, or the counselor's share cannot be taken back")))]
 pub async fn admin_update_status(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
@@ -265,7 +280,14 @@ pub async fn admin_update_status(
 ) -> ApiResult {
     let id = parse_id(&id, MSG_ORDER_NOT_FOUND)?;
     let to = OrderStatus::try_from(body.status).map_err(AppError::invalid_input)?;
-    let order = service::get_order(&state.db, id).await?;
+    let amount = match body.amount {
+        None => None,
+        Some(yuan) => Some(
+            money::from_yuan(yuan)
+                .filter(|fen| *fen > 0)
+                .ok_or_else(|| AppError::invalid_input("参数错误: amount: 退款金额必须大于0"))?,
+        ),
+    };
     let admin_id = admin.0.id;
     let note = if body.note.trim().is_empty() {
         format!(
@@ -275,6 +297,6 @@ pub async fn admin_update_status(
     } else {
         format!("管理员#{admin_id}: {}", body.note.trim())
     };
-    service::change_status(&state, &order, to, Actor::Admin, Some(admin_id), &note).await?;
+    service::change_status(&state, id, to, Actor::Admin, Some(admin_id), &note, amount).await?;
     ok_msg("更新成功")
 }

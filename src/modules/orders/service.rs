@@ -17,7 +17,7 @@ use super::dto::{
     UserBrief, ValidateResult, status_text,
 };
 use super::entity::{order, order_event};
-use super::rules::{OrderAction, action_allowed, can_transition};
+use super::rules::{OrderAction, action_allowed, can_transition, check};
 use super::status::{Actor, OrderStatus};
 use crate::bus::{DomainEvent, EventBus};
 use crate::error::{AppError, AppResult, is_unique_violation};
@@ -30,6 +30,7 @@ pub type Order = order::Model;
 
 pub const MSG_ORDER_NOT_FOUND: &str = "订单不存在";
 pub const MSG_STATE_CONFLICT: &str = "订单状态不允许此操作";
+pub const MSG_OWN_SERVICE: &str = "不能预约自己的咨询服务";
 
 pub async fn find_order<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Option<Order>> {
     Ok(order::Entity::find_by_id(id).one(db).await?)
@@ -213,6 +214,9 @@ pub async fn create_order(
     let counselor = counselors::service::get_counselor(&state.db, req.counselor_id).await?;
     if counselor.status != 1 {
         return Err(AppError::bad_request("咨询师暂不可用"));
+    }
+    if counselor.user_id == Some(user_id) {
+        return Err(AppError::bad_request(MSG_OWN_SERVICE));
     }
     let amount = i64::from(req.duration)
         .checked_mul(counselor.price)
@@ -592,28 +596,48 @@ pub async fn statistics(state: &AppState) -> AppResult<OrderStatistics> {
     })
 }
 
-/// Moves an order as `actor` asked. A move to refunded goes through the payments module, which returns
-/// the money (through the channel or to the wallet) in the same transaction as the order change.
+/// Moves an order as `actor` asked, checked against the lifecycle table under the order's lock with its
+/// session's phase read under that lock. A move to refunded is a refund: it goes through the one refund
+/// path (`payments::refunds`), which returns the money and moves the order in one transaction; `amount`
+/// (fen) is how much an administrator gives back, all that is refundable by default.
+///
+/// # Errors
+/// 400 when the table refuses the move, 409 `会话进行中，请先结束咨询` while the chat is open, 409 when
+/// the order changed meanwhile; refunds' own 4xx.
 pub async fn change_status(
     state: &AppState,
-    order: &Order,
+    order_id: i64,
     to: OrderStatus,
     actor: Actor,
     actor_id: Option<i64>,
     note: &str,
+    amount: Option<i64>,
 ) -> AppResult<Order> {
-    let from = status_of(order)?;
-    if !can_transition(from, to, actor) {
-        return Err(AppError::bad_request(MSG_STATE_CONFLICT));
-    }
+    use crate::modules::payments::refunds;
     if to == OrderStatus::Refunded {
-        return crate::modules::payments::service::refund_order(
-            state, order, actor, actor_id, note,
-        )
-        .await;
+        let ask = refunds::Ask {
+            amount,
+            cause: if actor == Actor::Admin {
+                refunds::Cause::Admin
+            } else {
+                refunds::Cause::Party
+            },
+            actor,
+            actor_id,
+            reason: note,
+        };
+        return Ok(refunds::refund_order(state, order_id, &ask).await?.0);
+    }
+    if amount.is_some() {
+        return Err(AppError::invalid_input(
+            "参数错误: amount: 仅退款时可指定金额",
+        ));
     }
     let txn = state.db.begin().await?;
-    let updated = transition(&txn, order, to, actor, actor_id, note).await?;
+    let order = get_order_for_update(&txn, order_id).await?;
+    let phase = crate::modules::chat::service::phase_of_order(&txn, order.id).await?;
+    check(status_of(&order)?, to, actor, phase).map_err(refunds::refusal_error)?;
+    let updated = transition(&txn, &order, to, actor, actor_id, note).await?;
     txn.commit().await?;
     state.bus.notify();
     Ok(updated)

@@ -223,6 +223,45 @@ pub async fn refund(
     Ok(res["trade_no"].as_str().unwrap_or_default().to_owned())
 }
 
+/// What Alipay says about a refund we asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefundQuery {
+    /// `REFUND_SUCCESS`: the money went back (Alipay's trade number).
+    Succeeded(String),
+    /// No `refund_status`: Alipay never received the refund or did not make it.
+    NotRefunded,
+}
+
+/// Asks Alipay how a refund ended (`alipay.trade.fastpay.refund.query`), for refunds whose reply could
+/// not be verified.
+///
+/// # Errors
+/// 400 when Alipay refuses the query, 503 when it cannot be reached or its reply does not verify.
+pub async fn query_refund(
+    cfg: &AlipaySettings,
+    payment_no: &str,
+    refund_no: &str,
+) -> AppResult<RefundQuery> {
+    let biz = json!({ "out_trade_no": payment_no, "out_request_no": refund_no });
+    let res = call(cfg, "alipay.trade.fastpay.refund.query", &biz, "").await?;
+    let ours = res["out_request_no"]
+        .as_str()
+        .is_none_or(|no| no == refund_no)
+        && res["out_trade_no"]
+            .as_str()
+            .is_none_or(|no| no == payment_no);
+    if !ours {
+        tracing::warn!(refund_no, reply = %res, "alipay refund query reply is for another refund");
+        return Err(untrusted_reply());
+    }
+    Ok(match res["refund_status"].as_str() {
+        Some("REFUND_SUCCESS") => {
+            RefundQuery::Succeeded(res["trade_no"].as_str().unwrap_or_default().to_owned())
+        }
+        _ => RefundQuery::NotRefunded,
+    })
+}
+
 /// Why a notification was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NotifyError {

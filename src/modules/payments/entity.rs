@@ -54,6 +54,10 @@ pub mod refund {
         /// 0 processing, 1 succeeded, 2 failed.
         pub status: i32,
         pub channel_refund_id: Option<String>,
+        /// How often the query job asked the channel about this processing refund.
+        pub query_attempts: i32,
+        /// When the query job asks next (backoff); `None` until a reply left it processing.
+        pub next_query_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

@@ -1,6 +1,7 @@
 //! Payments and the user wallet: payments for orders and recharges on WeChat Pay v3, Alipay (RSA2), the
 //! wallet balance or the development sandbox; signed provider callbacks applied exactly once; refunds
-//! (partial or full), settled by the channel's reply or, for WeChat, its refund notification; the
+//! (partial or full) through the one refund path of [`refunds`], settled by the channel's reply, its
+//! refund notification or the Alipay refund query job; the
 //! providers' signatures on their replies to our calls; and the append-only wallet ledger that alone
 //! moves `users.balance`.
 //!
@@ -12,6 +13,7 @@ pub mod alipay;
 pub mod crypto;
 pub mod dto;
 pub mod entity;
+pub mod refunds;
 pub mod routes;
 pub mod sandbox;
 pub mod service;

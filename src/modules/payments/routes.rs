@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::dto::{CreatePaymentRequest, RechargeRequest, RefundRequest};
+use super::refunds::{self, RefundResult};
 use super::sandbox::{self, SandboxNotification};
-use super::service::{self, Channel, MSG_PAYMENT_NOT_FOUND, Outcome, PayContext, RefundResult};
+use super::service::{self, Channel, MSG_PAYMENT_NOT_FOUND, Outcome, PayContext};
 use super::{alipay, wallet, wechat};
 use crate::error::{AppError, AppResult};
 use crate::http::{ClientIp, Pagination, ValidatedJson, parse_id};
@@ -128,7 +129,7 @@ pub async fn refund_payment(
     user: CurrentUser,
     ValidatedJson(body): ValidatedJson<RefundRequest>,
 ) -> ApiResult {
-    let view = service::request_refund(
+    let view = refunds::request_refund(
         &state,
         user.0.id,
         body.payment_id,
@@ -226,7 +227,7 @@ pub async fn wechat_callback(
             };
             match result {
                 Some(result) => {
-                    service::apply_refund_notice(
+                    refunds::apply_refund_notice(
                         &state,
                         Channel::Wechat,
                         &refund.out_refund_no,
