@@ -63,7 +63,7 @@ impl Spa {
     /// other non-API route.
     pub fn mount(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
         cfg.service(
-            web::resource("/{path:.*}")
+            web::resource(FALLBACK_PATTERN)
                 .guard(guard::Any(guard::Get()).or(guard::Head()))
                 .guard(guard::fn_guard(|ctx| !is_api_path(ctx.head().uri.path())))
                 .to(move |req: HttpRequest| {
@@ -87,6 +87,10 @@ impl Spa {
         }
     }
 }
+
+/// The app's catch-all resource. Its guards refuse API paths, so a request that matches only this
+/// pattern is for no route at all (the admin guard answers it 404).
+pub const FALLBACK_PATTERN: &str = "/{path:.*}";
 
 fn is_api_path(path: &str) -> bool {
     API_PREFIXES.iter().any(|prefix| {

@@ -9,6 +9,7 @@
 
 use std::convert::Infallible;
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_http::HttpService;
 use actix_server::Server;
@@ -66,6 +67,11 @@ where
             HttpService::build()
                 // Small frames go out at once instead of waiting for the peer's delayed ACK (Nagle).
                 .tcp_nodelay(true)
+                // actix-web's HttpServer defaults: a client still sending a body we already refused
+                // (413) gets a second to read the answer instead of a reset mid-write.
+                .keep_alive(Duration::from_secs(5))
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)
                 .upgrade(fn_factory(move || {
                     let state = upgrade_state.clone();

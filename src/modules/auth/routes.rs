@@ -112,7 +112,7 @@ pub async fn refresh(
 }
 
 #[utoipa::path(post, path = "/api/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "The token is revoked on every instance"), (status = 401, description = "No valid token")))]
+    responses((status = 200, description = "The token is revoked on every instance", body = crate::openapi::Done), (status = 401, description = "No valid token")))]
 pub async fn logout(state: web::Data<AppState>, user: CurrentUser) -> ApiResult {
     service::revoke(&state, &user.0).await?;
     ok_msg("退出成功")

@@ -448,7 +448,7 @@ pub enum Decision {
 /// the admin namespaces is a public route (health, metrics, the counselor directory) reached with a
 /// method it does not serve, since with the right one it would have been routed before this scope.
 pub fn decide(method: &Method, pattern: Option<&str>) -> Decision {
-    let Some(pattern) = pattern else {
+    let Some(pattern) = pattern.filter(|p| *p != crate::servers::spa::FALLBACK_PATTERN) else {
         return Decision::NotFound;
     };
     let mut listed = false;
