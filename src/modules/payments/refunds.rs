@@ -9,8 +9,8 @@
 //! Refunds of a WeChat or Alipay payment go back through the channel: reserved in that transaction,
 //! then settled exactly once by the channel's verified reply, its notification, or (Alipay replies that
 //! could not be verified) [`query_processing_refunds`], which the supervised `refund_query` task runs
-//! to ask the channel with backoff; the order moves to refunded when that settlement covers its payment. The reserved money can be neither refunded again
-//! nor billed meanwhile.
+//! to ask the channel with backoff; the order moves to refunded when that settlement covers its payment.
+//! The reserved money can be neither refunded again nor billed meanwhile.
 //!
 //! Tables: `payments.refunded_amount`, `payment_refunds`; the order, wallet and counselor ledgers through
 //! their modules. Publishes: `PaymentRefunded`, `PaymentRefundFailed` (and `WalletChanged`,
