@@ -150,6 +150,9 @@ struct Cluster {
 }
 
 /// `None` (and the reason printed) when the services this suite needs are not there.
+/// The bearer token /metrics asks for in these clusters.
+const METRICS_TOKEN: &str = "fault-suite-metrics";
+
 async fn cluster(extra: &[(&str, Value)]) -> Option<Cluster> {
     let Some(base_url) = std::env::var("MYCHAT_TEST_DATABASE_URL")
         .ok()
@@ -183,6 +186,7 @@ async fn cluster(extra: &[(&str, Value)]) -> Option<Cluster> {
     let dir = tempfile::tempdir().unwrap();
     let mut all: Vec<(&str, Value)> = vec![
         ("redis.url", json!(redis.url())),
+        ("server.metrics_token", json!(METRICS_TOKEN)),
         // Both instances sign and check tokens with the same secrets.
         (
             "auth.user_jwt_secret",
@@ -348,6 +352,7 @@ async fn redis_killed_and_restarted_mid_chat_delivery_resumes_and_revocations_ho
     let metrics = a
         .client
         .get(a.url(Api::Admin, "/metrics"))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap()
@@ -570,9 +575,21 @@ async fn an_instance_crashing_mid_session_is_billed_once_by_the_other_and_its_pr
         crashed.elapsed()
     );
 
-    // The survivor's watchdog ends the idle session and bills it, once.
+    // The survivor's watchdog ends the idle session and bills it, once. The idle limit is the console's
+    // session_timeout (whole minutes), so the session is made to look idle for longer than that.
+    survivor
+        .exec_sql(
+            "UPDATE chat_sessions SET updated_at = ? WHERE id = ?",
+            vec![
+                (chrono::Utc::now() - chrono::Duration::minutes(31)).into(),
+                session_id.into(),
+            ],
+        )
+        .await;
+    // The last message also marked the session active for one session_timeout (a minute) in the
+    // cache, so the watchdog may wait that long.
     assert!(
-        poll(Duration::from_secs(30), || async {
+        poll(Duration::from_secs(90), || async {
             billed_sessions(&survivor).await >= 1
         })
         .await,
