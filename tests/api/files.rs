@@ -6,7 +6,8 @@ use serde_json::json;
 
 use crate::helpers::{Api, Reply, TestApp, spawn_app, spawn_app_with, tiny_png};
 
-fn form(name: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> Form {
+/// A multipart upload of `bytes` named `name`, with extra text `fields`.
+pub fn form(name: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> Form {
     let mut form = Form::new().part(
         "file",
         Part::bytes(bytes)

@@ -2,25 +2,12 @@
 //! sandbox's proof, paging bounds, dates, usernames and the database file's mode.
 
 use reqwest::Method;
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use serde_json::json;
 
 use crate::chat_fixtures::{active_chat, booking, next_of, send, start_session};
+use crate::files::form;
 use crate::helpers::{Api, Reply, TestApp, spawn_app, spawn_app_with, tiny_png};
-
-fn file_form(name: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> Form {
-    let mut form = Form::new().part(
-        "file",
-        Part::bytes(bytes)
-            .file_name(name.to_owned())
-            .mime_str("application/octet-stream")
-            .unwrap(),
-    );
-    for (k, v) in fields {
-        form = form.text(k.to_string(), v.to_string());
-    }
-    form
-}
 
 async fn upload_to(app: &TestApp, api: Api, path: &str, token: &str, form: Form) -> Reply {
     app.send(
@@ -36,7 +23,7 @@ async fn upload_avatar(app: &TestApp, token: &str) -> String {
         Api::User,
         "/api/upload/avatar",
         token,
-        file_form("me.png", tiny_png(), &[]),
+        form("me.png", tiny_png(), &[]),
     )
     .await;
     reply.assert_status(200);
@@ -62,7 +49,7 @@ async fn an_avatar_cannot_name_someone_elses_file_so_it_cannot_delete_it() {
         Api::User,
         "/api/upload",
         &victim,
-        file_form("p.png", tiny_png(), &[("file_type", "image")]),
+        form("p.png", tiny_png(), &[("file_type", "image")]),
     )
     .await;
     private.assert_status(200);
@@ -75,7 +62,7 @@ async fn an_avatar_cannot_name_someone_elses_file_so_it_cannot_delete_it() {
         Api::Admin,
         "/api/admin/upload/image",
         &root,
-        file_form("c.png", tiny_png(), &[]),
+        form("c.png", tiny_png(), &[]),
     )
     .await;
     console.assert_status(200);
@@ -148,7 +135,7 @@ async fn session_partners_can_read_files_shared_in_their_session_and_nobody_else
         Api::User,
         "/api/upload",
         &b.buyer_token,
-        file_form(
+        form(
             "s.png",
             tiny_png(),
             &[
@@ -183,7 +170,7 @@ async fn uploads_are_served_as_untrusted_content() {
         Api::User,
         "/api/upload",
         &token,
-        file_form("a.txt", b"just words\n".to_vec(), &[]),
+        form("a.txt", b"just words\n".to_vec(), &[]),
     )
     .await;
     text.assert_status(200);
@@ -229,7 +216,7 @@ async fn polyglot_uploads_are_refused() {
             Api::User,
             "/api/upload",
             &token,
-            file_form("x.bin", bytes.clone(), &[]),
+            form("x.bin", bytes.clone(), &[]),
         )
         .await;
         reply.assert_status(400);
@@ -238,7 +225,7 @@ async fn polyglot_uploads_are_refused() {
             Api::Admin,
             "/api/admin/upload/file",
             &root,
-            file_form("x.bin", bytes.clone(), &[]),
+            form("x.bin", bytes.clone(), &[]),
         )
         .await;
         reply.assert_status(400);
@@ -248,7 +235,7 @@ async fn polyglot_uploads_are_refused() {
         Api::User,
         "/api/upload/avatar",
         &token,
-        file_form("x.png", png_page, &[]),
+        form("x.png", png_page, &[]),
     )
     .await;
     reply.assert_status(400);
@@ -258,7 +245,7 @@ async fn polyglot_uploads_are_refused() {
         Api::User,
         "/api/upload",
         &token,
-        file_form("ok.pdf", plain_pdf, &[]),
+        form("ok.pdf", plain_pdf, &[]),
     )
     .await
     .assert_status(200);
@@ -456,28 +443,13 @@ async fn the_sandbox_pays_only_with_the_checkout_links_token_once() {
         .await;
     let other_url = other.body["data"]["pay_url"].as_str().unwrap();
     let other_token = other_url.split("token=").nth(1).unwrap();
-    let res = app
-        .client
-        .post(app.url(Api::User, &format!("{bare}?token={other_token}")))
-        .send()
-        .await
-        .unwrap();
+    let res = app.press_pay(&format!("{bare}?token={other_token}")).await;
     assert_eq!(res.status(), 403);
 
     let action = app.checkout_action(&pay_url).await;
-    let paid = app
-        .client
-        .post(app.url(Api::User, &action))
-        .send()
-        .await
-        .unwrap();
+    let paid = app.press_pay(&action).await;
     assert_eq!(paid.status(), 200);
-    let again = app
-        .client
-        .post(app.url(Api::User, &action))
-        .send()
-        .await
-        .unwrap();
+    let again = app.press_pay(&action).await;
     assert_eq!(again.status(), 409, "a spent token");
     assert_eq!(app.balance(&token).await, 50.0);
     let _ = user_id;

@@ -383,8 +383,13 @@ impl TestApp {
     /// Pays a sandbox payment as the browser would: opens its `pay_url` and presses "pay".
     pub async fn pay_through_checkout(&self, pay_url: &str) -> reqwest::Response {
         let action = self.checkout_action(pay_url).await;
+        self.press_pay(&action).await
+    }
+
+    /// Presses "pay" on a checkout page whose form posts to `action` (a path with its query).
+    pub async fn press_pay(&self, action: &str) -> reqwest::Response {
         self.client
-            .post(self.url(Api::User, &action))
+            .post(self.url(Api::User, action))
             .send()
             .await
             .expect("sandbox pay")

@@ -80,19 +80,9 @@ async fn an_order_is_paid_end_to_end_through_the_sandbox_checkout() {
     assert!(action.starts_with(&format!("/api/payment/sandbox/pay/{payment_no}?token=")));
     assert_eq!(app.order_status(order_id).await, 0);
 
-    let paid = app
-        .client
-        .post(app.url(Api::User, &action))
-        .send()
-        .await
-        .unwrap();
+    let paid = app.press_pay(&action).await;
     assert_eq!(paid.status(), 200);
-    let again = app
-        .client
-        .post(app.url(Api::User, &action))
-        .send()
-        .await
-        .unwrap();
+    let again = app.press_pay(&action).await;
     assert_eq!(again.status(), 409, "the link's token is spent");
 
     assert_eq!(app.order_status(order_id).await, 1);

@@ -46,19 +46,9 @@ async fn a_recharge_credits_the_wallet_only_once_its_payment_is_confirmed() {
     );
     assert_eq!(app.balance(&token).await, 0.0, "nothing before payment");
     let action = app.checkout_action(data["pay_url"].as_str().unwrap()).await;
-    let pay = app
-        .client
-        .post(app.url(Api::User, &action))
-        .send()
-        .await
-        .unwrap();
+    let pay = app.press_pay(&action).await;
     assert_eq!(pay.status(), 200);
-    let replay = app
-        .client
-        .post(app.url(Api::User, &action))
-        .send()
-        .await
-        .unwrap();
+    let replay = app.press_pay(&action).await;
     assert_eq!(replay.status(), 409);
     assert_eq!(app.balance(&token).await, 100.5);
     assert_eq!(ledger_sum(&app, user_id).await, 10050);
