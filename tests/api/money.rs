@@ -319,6 +319,39 @@ async fn an_order_whose_channel_refund_is_still_processing_is_not_marked_refunde
 }
 
 #[tokio::test]
+async fn no_chat_opens_on_an_order_whose_whole_payment_is_being_refunded() {
+    let (app, _fake, p) = wechat_deal().await;
+    let order_id = paid_order(&app, &p, 15).await;
+    admin_status(&app, &p.admin, order_id, json!({"status": 4}))
+        .await
+        .assert_status(200);
+
+    // Found by the storm: a chat opened here stayed open after WeChat settled the refund.
+    for token in [&p.buyer, &p.counselor] {
+        let started = start(&app, order_id, token).await;
+        started.assert_status(409);
+        assert_eq!(started.msg(), refunds::MSG_REFUND_PENDING);
+    }
+
+    let row = refund::Entity::find()
+        .filter(refund::Column::OrderId.eq(order_id))
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let pay = payment::Entity::find_by_id(row.payment_id)
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let settled =
+        WechatRefundSpec::valid(&pay.payment_no, &row.refund_no, "SUCCESS", 1500, 1500).build();
+    assert_eq!(post_wechat(&app, &settled).await.0, 200);
+    assert_eq!(order_row(&app, order_id).await.status, 4);
+    assert!(session_id_of(&app, order_id).await.is_none());
+}
+
+#[tokio::test]
 async fn a_paid_order_cannot_be_cancelled_while_its_chat_is_open() {
     let (app, p, order_id) = paid_deal().await;
     // Waiting for the counselor: still open.

@@ -169,6 +169,11 @@ pub async fn start_session(
     if orders::status_of(&order)? != OrderStatus::Paid {
         return Err(AppError::bad_request("订单状态不允许开始会话"));
     }
+    // All of it is reserved by a refund the channel has not settled: once it does, the order is
+    // refunded, and a session opened meanwhile would be left open on a refunded order.
+    if refunds::paid_in_txn(&txn, &order).await?.remaining() == 0 {
+        return Err(AppError::conflict(refunds::MSG_REFUND_PENDING));
+    }
     let now = Utc::now();
     let joined = |who: i64| Set((who == user_id).then_some(now));
     let inserted = session::ActiveModel {
