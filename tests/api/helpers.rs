@@ -124,12 +124,20 @@ pub async fn spawn_app_with(extra: &[(&str, Value)]) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
     TestApp {
         running: app.start(),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        client: test_client(),
         data_dir,
     }
+}
+
+/// The suite's HTTP client. Idle pooled connections are dropped well before the server's 5 s keep-alive
+/// closes them: reusing one the server is closing at that instant fails the request (`IncompleteMessage`),
+/// which a loaded machine makes likely.
+pub fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("client")
 }
 
 impl TestApp {

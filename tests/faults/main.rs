@@ -218,7 +218,7 @@ impl Cluster {
             .expect("app builds");
         TestApp {
             running: app.start(),
-            client: reqwest::Client::new(),
+            client: helpers::test_client(),
             data_dir,
         }
     }
