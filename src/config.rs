@@ -218,8 +218,8 @@ pub struct PrivacySettings {
     /// AES-256-GCM keys, each `{ id, key }` with `key` the base64 of 32 random bytes. Empty: a key is
     /// generated once into `<data_dir>/chat_keys.json` (0600), and `mychat admin rotate-chat-key` adds more.
     pub chat_keys: Vec<ChatKeySetting>,
-    /// The id among `chat_keys` that seals new rows (required when `chat_keys` is set).
-    pub active_chat_key: Option<i32>,
+    /// The id among `chat_keys` that seals new rows (required when `chat_keys` is set; 0: none named).
+    pub active_chat_key: i32,
     /// How often a running server looks at `chat_keys.json` for a new active key (seconds).
     pub key_reload_secs: u64,
     /// How many of the newest messages an admin search decrypts and scans at most.
@@ -230,7 +230,7 @@ impl Default for PrivacySettings {
     fn default() -> Self {
         Self {
             chat_keys: Vec::new(),
-            active_chat_key: None,
+            active_chat_key: 0,
             key_reload_secs: 10,
             search_scan_limit: 5000,
         }

@@ -179,6 +179,7 @@ fn decode_key(id: i32, b64: &str) -> anyhow::Result<LessSafeKey> {
 fn keys_from(active: i32, pairs: Vec<(i32, LessSafeKey)>) -> anyhow::Result<Keys> {
     let mut by_id = HashMap::new();
     for (id, key) in pairs {
+        anyhow::ensure!(id > 0, "chat key ids are positive integers, got {id}");
         anyhow::ensure!(
             by_id.insert(id, key).is_none(),
             "chat key {id} appears twice"
@@ -311,9 +312,11 @@ impl Keyring {
     pub fn load(settings: &Settings) -> anyhow::Result<Self> {
         let privacy = &settings.privacy;
         let (keys, file) = if keys_configured(settings) {
-            let active = privacy.active_chat_key.context(
-                "privacy.chat_keys is set but privacy.active_chat_key is not: name the key that seals new rows",
-            )?;
+            let active = privacy.active_chat_key;
+            anyhow::ensure!(
+                active > 0,
+                "privacy.chat_keys is set but privacy.active_chat_key is not: name the key that seals new rows"
+            );
             let pairs = privacy
                 .chat_keys
                 .iter()
