@@ -251,6 +251,33 @@ async fn rotating_the_key_during_chat_keeps_every_message_readable() {
         vec!["before-0".into(), legacy_id.into()],
     )
     .await;
+    // Two chat files: one sealed with key 1, one plaintext from before.
+    let mut file_ids = Vec::new();
+    for name in ["sealed-name.txt", "legacy-name.txt"] {
+        let uploaded = app
+            .send(
+                app.client
+                    .post(app.url(Api::User, "/api/upload"))
+                    .bearer_auth(&b.buyer_token)
+                    .multipart(
+                        reqwest::multipart::Form::new()
+                            .part(
+                                "file",
+                                reqwest::multipart::Part::bytes(b"notes".to_vec()).file_name(name),
+                            )
+                            .text("relation_type", "session")
+                            .text("relation_id", session_id.to_string()),
+                    ),
+            )
+            .await;
+        uploaded.assert_status(200);
+        file_ids.push(uploaded.body["data"]["id"].as_i64().unwrap());
+    }
+    app.exec_sql(
+        "UPDATE files SET original_name = ?, name_key_id = NULL WHERE id = ?",
+        vec!["legacy-name.txt".into(), file_ids[1].into()],
+    )
+    .await;
 
     let talking = tokio::spawn(async move {
         for i in 0..30 {
@@ -273,6 +300,7 @@ async fn rotating_the_key_during_chat_keeps_every_message_readable() {
     assert_eq!(report.active_key, 2);
     assert_eq!(report.failed, 0);
     assert!(report.messages >= 5, "{report:?}");
+    assert_eq!(report.file_names, 2);
     // The running server took the new key up from the file.
     assert_eq!(app.running.state.chat_keys.active_id(), 2);
     for i in 0..3 {
@@ -299,6 +327,20 @@ async fn rotating_the_key_during_chat_keeps_every_message_readable() {
     for (id, content, key_id) in raw_messages(&app).await {
         assert_eq!(key_id, Some(2), "message {id}");
         assert!(!content.unwrap().contains("before-"));
+    }
+    for (name, key_id) in raw_file_names(&app).await {
+        assert_eq!(key_id, Some(2), "{name}");
+        assert!(!name.contains("-name"), "{name}");
+    }
+    for (id, name) in file_ids.iter().zip(["sealed-name.txt", "legacy-name.txt"]) {
+        let file = app
+            .get(
+                Api::User,
+                &format!("/api/file/{id}"),
+                Some(&b.counselor_token),
+            )
+            .await;
+        assert_eq!(file.body["data"]["original_name"], name);
     }
     // A second run has nothing left to do.
     let settings = (*app.running.state.settings).clone();
