@@ -170,6 +170,11 @@ pub async fn start_session(
     if orders::status_of(&order)? != OrderStatus::Paid {
         return Err(AppError::bad_request("订单状态不允许开始会话"));
     }
+    // All of it is reserved by a refund the channel has not settled: once it does, the order is
+    // refunded, and a session opened meanwhile would be left open on a refunded order.
+    if refunds::paid_in_txn(&txn, &order).await?.remaining() == 0 {
+        return Err(AppError::conflict(refunds::MSG_REFUND_PENDING));
+    }
     let now = Utc::now();
     let joined = |who: i64| Set((who == user_id).then_some(now));
     let inserted = session::ActiveModel {
@@ -1064,13 +1069,19 @@ pub async fn end_session(state: &AppState, session_id: i64, reason: EndReason) -
         };
         refunds::refund_in_txn(&txn, &order, &paid, &ask).await?;
     }
-    // A session that never started delivered nothing: the order is refunded, not completed.
-    let (to, note) = if started {
-        (OrderStatus::Completed, "咨询结束，已结算")
+    // A session that never started delivered nothing: the order is refunded, not completed. While part
+    // of it is still with a channel refund, it stays paid: that refund's settlement closes it, and if
+    // the channel refuses, what it held is still the buyer's to ask back.
+    let to = if started {
+        Some((OrderStatus::Completed, "咨询结束，已结算"))
+    } else if refunds::pending_in_txn(&txn, &paid).await? > 0 {
+        None
     } else {
-        (OrderStatus::Refunded, "会话未开始即结束，已退款")
+        Some((OrderStatus::Refunded, "会话未开始即结束，已退款"))
     };
-    if orders::status_of(&order)? == OrderStatus::Paid {
+    if let Some((to, note)) = to
+        && orders::status_of(&order)? == OrderStatus::Paid
+    {
         orders::transition(&txn, &order, to, Actor::System, None, note).await?;
     }
     EventBus::record(

@@ -355,10 +355,7 @@ pub async fn refund_order(
     if granted.amount == 0 && status == OrderStatus::Refunded {
         return Err(AppError::bad_request(MSG_NOTHING_LEFT));
     }
-    let pending = match &paid.payment {
-        Some(p) => processing_refunds(&txn, p.id).await?,
-        None => 0,
-    };
+    let pending = pending_in_txn(&txn, &paid).await?;
     if granted.amount == 0 && pending > 0 {
         // What is left is reserved by a channel refund that may still fail: the order is not refunded
         // until the channel says so.
@@ -594,9 +591,13 @@ async fn succeeded_refunds<C: ConnectionTrait>(db: &C, payment_id: i64) -> AppRe
     refunds_in_status(db, payment_id, REFUND_SUCCEEDED).await
 }
 
-/// Σ of the refunds of a payment still waiting for their channel, fen.
-async fn processing_refunds<C: ConnectionTrait>(db: &C, payment_id: i64) -> AppResult<i64> {
-    refunds_in_status(db, payment_id, REFUND_PROCESSING).await
+/// Fen of `paid`'s payment reserved by channel refunds still processing: until the channel settles
+/// them, the order must not read refunded.
+pub async fn pending_in_txn<C: ConnectionTrait>(txn: &C, paid: &Paid) -> AppResult<i64> {
+    match &paid.payment {
+        Some(p) => refunds_in_status(txn, p.id, REFUND_PROCESSING).await,
+        None => Ok(0),
+    }
 }
 
 async fn refunds_in_status<C: ConnectionTrait>(
