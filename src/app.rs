@@ -65,6 +65,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         settings.auth.access_token_ttl_hours,
     );
     let passwords = PasswordHasher::new(&settings.auth)?;
+    let chat_keys = Arc::new(crate::modules::chat::crypto::Keyring::load(&settings)?);
     let bus = EventBus::new(db.clone(), infra.pubsub.clone());
     let realtime = crate::modules::chat::hub::Hub::new(
         infra.pubsub.clone(),
@@ -83,6 +84,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         tasks: crate::supervisor::Supervisor::new()?,
         counselor_pages: Default::default(),
         probes: Default::default(),
+        chat_keys,
     };
     rbac::seed::seed(&state.db, &state.settings, &state.passwords)
         .await

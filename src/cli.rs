@@ -1,4 +1,5 @@
-//! The maintenance commands behind `mychat admin reset-password` and `mychat seed-demo`.
+//! The maintenance commands behind `mychat admin reset-password`, `mychat admin rotate-chat-key` and
+//! `mychat seed-demo`.
 
 use crate::config::Settings;
 use crate::modules::auth;
@@ -39,5 +40,125 @@ pub async fn seed_demo(settings: Settings) -> anyhow::Result<()> {
     let created = crate::modules::demo::seed(&state).await?;
     state.bus.drain().await;
     println!("Demo data loaded: {created}");
+    Ok(())
+}
+
+/// How `mychat admin rotate-chat-key` runs.
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
+    /// Only re-seal old rows with the active key; add no key (for keys from `privacy.chat_keys`).
+    pub reencrypt_only: bool,
+    /// Rows per transaction.
+    pub batch: u64,
+    /// Wait for running servers to pick the new key up, then re-seal what they wrote meanwhile.
+    pub wait_for_servers: bool,
+}
+
+impl Default for RotateOptions {
+    fn default() -> Self {
+        Self {
+            reencrypt_only: false,
+            batch: 500,
+            wait_for_servers: true,
+        }
+    }
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RotateReport {
+    pub active_key: i32,
+    pub messages: u64,
+    pub file_names: u64,
+    /// Rows that did not open with any known key (logged, left as they are).
+    pub failed: u64,
+}
+
+/// `mychat admin rotate-chat-key`: adds a key to `<data_dir>/chat_keys.json` and makes it active (unless
+/// `reencrypt_only`), then re-seals every message and chat file name not sealed with the active key, in
+/// batches of one transaction each; a run that stops midway is resumed by running it again.
+///
+/// A running server keeps reading every row (it reloads the key file when it meets a key it does not
+/// know) and seals with the new key within `privacy.key_reload_secs`. Rows it seals with the old key in
+/// that window are picked up by a last pass after that wait (`wait_for_servers`); any still left (a
+/// server that could not read the file) stay readable and are re-sealed by the next run.
+pub async fn rotate_chat_key(
+    settings: Settings,
+    options: RotateOptions,
+) -> anyhow::Result<RotateReport> {
+    use crate::modules::chat::crypto;
+    let added = if options.reencrypt_only {
+        None
+    } else {
+        Some(crypto::add_key_to_file(&settings)?)
+    };
+    let wait = std::time::Duration::from_secs(settings.privacy.key_reload_secs + 1);
+    let from_file = !crypto::keys_configured(&settings);
+    let state = crate::app::build_state(settings).await?;
+    let mut report = RotateReport {
+        active_key: state.chat_keys.active_id(),
+        ..Default::default()
+    };
+    match added {
+        Some(id) => println!("Added chat key {id} and made it active."),
+        None => println!("Re-sealing with the active chat key {}.", report.active_key),
+    }
+    reseal_all(&state, options.batch, &mut report).await?;
+    if added.is_some() && from_file && options.wait_for_servers {
+        println!(
+            "Waiting {} s for running servers to switch to the new key…",
+            wait.as_secs()
+        );
+        tokio::time::sleep(wait).await;
+        reseal_all(&state, options.batch, &mut report).await?;
+    }
+    state.bus.drain().await;
+    println!(
+        "Done: {} messages and {} file names re-sealed with key {}; {} did not decrypt (see the log).",
+        report.messages, report.file_names, report.active_key, report.failed
+    );
+    Ok(report)
+}
+
+async fn reseal_all(
+    state: &crate::state::AppState,
+    batch: u64,
+    report: &mut RotateReport,
+) -> anyhow::Result<()> {
+    let batch = batch.max(1);
+    let mut after = 0;
+    loop {
+        let done = crate::modules::chat::service::reseal_messages(state, after, batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("re-sealing messages after id {after}: {e}"))?;
+        report.messages += done.resealed;
+        report.failed += done.failed;
+        if done.rows == 0 {
+            break;
+        }
+        after = done.last_id;
+        tracing::info!(
+            up_to_id = after,
+            resealed = report.messages,
+            "chat messages re-sealed"
+        );
+    }
+    let mut after = 0;
+    loop {
+        let done = crate::modules::files::service::reseal_file_names(state, after, batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("re-sealing file names after id {after}: {e}"))?;
+        report.file_names += done.resealed;
+        report.failed += done.failed;
+        if done.rows == 0 {
+            break;
+        }
+        after = done.last_id;
+        tracing::info!(
+            up_to_id = after,
+            resealed = report.file_names,
+            "chat file names re-sealed"
+        );
+    }
     Ok(())
 }

@@ -43,6 +43,8 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub stats: StatsSettings,
     pub log: LogSettings,
+    #[serde(default)]
+    pub privacy: PrivacySettings,
 }
 
 fn default_env() -> String {
@@ -207,6 +209,39 @@ pub struct ChatSettings {
     pub ws_ping_interval_secs: u64,
     pub ws_idle_timeout_secs: u64,
     pub max_message_chars: usize,
+}
+
+/// `[privacy]`: encryption at rest of chat messages and chat file names (see `modules::chat::crypto`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PrivacySettings {
+    /// AES-256-GCM keys, each `{ id, key }` with `key` the base64 of 32 random bytes. Empty: a key is
+    /// generated once into `<data_dir>/chat_keys.json` (0600), and `mychat admin rotate-chat-key` adds more.
+    pub chat_keys: Vec<ChatKeySetting>,
+    /// The id among `chat_keys` that seals new rows (required when `chat_keys` is set; 0: none named).
+    pub active_chat_key: i32,
+    /// How often a running server looks at `chat_keys.json` for a new active key (seconds).
+    pub key_reload_secs: u64,
+    /// How many of the newest messages an admin search decrypts and scans at most.
+    pub search_scan_limit: u64,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self {
+            chat_keys: Vec::new(),
+            active_chat_key: 0,
+            key_reload_secs: 10,
+            search_scan_limit: 5000,
+        }
+    }
+}
+
+/// One key of `privacy.chat_keys` (its `Debug` does not show the key).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatKeySetting {
+    pub id: i32,
+    pub key: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]

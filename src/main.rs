@@ -1,4 +1,5 @@
-//! The `mychat` command: serve (default), migrate, reset an admin password, or load demo data.
+//! The `mychat` command: serve (default), migrate, reset an admin password, rotate the chat key, or load
+//! demo data.
 
 use clap::{Parser, Subcommand};
 use mychat::{Application, Settings};
@@ -39,6 +40,20 @@ enum AdminCommand {
         #[arg(long, env = "MYCHAT_NEW_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// Add a chat encryption key, make it active, and re-encrypt older messages and chat file names with it
+    /// in batches (resumable: run it again after an interruption).
+    RotateChatKey {
+        /// Add no key; re-encrypt with the active one. For keys in `privacy.chat_keys`: add the key there,
+        /// set `privacy.active_chat_key`, restart the servers, then run this.
+        #[arg(long)]
+        reencrypt_only: bool,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: u64,
+        /// Skip the wait for running servers to switch keys (and the last pass after it).
+        #[arg(long)]
+        no_wait: bool,
+    },
 }
 
 #[tokio::main]
@@ -62,6 +77,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::ResetPassword { username, password },
         } => mychat::cli::reset_admin_password(settings, &username, password).await,
+        Command::Admin {
+            command:
+                AdminCommand::RotateChatKey {
+                    reencrypt_only,
+                    batch,
+                    no_wait,
+                },
+        } => {
+            let options = mychat::cli::RotateOptions {
+                reencrypt_only,
+                batch,
+                wait_for_servers: !no_wait,
+            };
+            mychat::cli::rotate_chat_key(settings, options)
+                .await
+                .map(|_| ())
+        }
         Command::SeedDemo => mychat::cli::seed_demo(settings).await,
     }
 }

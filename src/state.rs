@@ -27,4 +27,6 @@ pub struct AppState {
     pub counselor_pages: crate::modules::counselors::service::PageCache,
     /// The probes' cached check and background-task hook (see `modules::health`).
     pub probes: crate::modules::health::Probes,
+    /// The keys that seal chat messages and chat file names at rest (see `modules::chat::crypto`).
+    pub chat_keys: Arc<crate::modules::chat::crypto::Keyring>,
 }

@@ -19,6 +19,7 @@ mod m20260102_000011_create_finance;
 mod m20260102_000012_create_lowcode;
 mod m20261127_000013_orders_ranking_index;
 mod m20261206_000014_money_integrity;
+mod m20261207_000015_chat_encryption;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260102_000012_create_lowcode::Migration),
             Box::new(m20261127_000013_orders_ranking_index::Migration),
             Box::new(m20261206_000014_money_integrity::Migration),
+            Box::new(m20261207_000015_chat_encryption::Migration),
         ]
     }
 }

@@ -140,7 +140,11 @@ pub struct AdminChatStatistics {
 #[derive(ToSchema)]
 pub struct AdminMessageSearch {
     pub messages: Vec<AdminChatMessage>,
+    /// Matches among the messages searched.
     pub total: u64,
+    /// True when only the newest `privacy.search_scan_limit` messages were searched (content is encrypted
+    /// at rest and matched after decryption; narrow with `session_id` to search a whole session).
+    pub truncated: bool,
 }
 
 #[derive(ToSchema)]

@@ -20,6 +20,7 @@ fn every_command_has_help() {
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
         vec!["admin", "reset-password", "--help"],
+        vec!["admin", "rotate-chat-key", "--help"],
         vec!["seed-demo", "--help"],
     ] {
         let out = mychat(dir.path()).args(&args).output().unwrap();

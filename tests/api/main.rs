@@ -26,6 +26,7 @@ mod orders;
 mod payment_channels;
 mod payments;
 mod platform;
+mod privacy_crypto;
 mod rbac;
 mod reviews;
 mod settings;

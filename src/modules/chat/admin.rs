@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use actix_web::web;
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
@@ -168,7 +167,7 @@ async fn session_messages(
     let session = chat::get_session(&state.db, session_id).await?;
     let page = Pagination::from_query(req.query_string(), 50)?;
     let (rows, total) =
-        chat::list_messages(&state.db, session_id, None, page.offset(), page.page_size).await?;
+        chat::list_messages(&state, session_id, None, page.offset(), page.page_size).await?;
     let view = session_views(&state, std::slice::from_ref(&session))
         .await?
         .pop();
@@ -223,10 +222,7 @@ async fn statistics(state: web::Data<AppState>) -> ApiResult {
         .into_tuple()
         .one(db)
         .await?;
-    let recent: Vec<Value> = message::Entity::find()
-        .order_by_desc(message::Column::Id)
-        .limit(10)
-        .all(db)
+    let recent: Vec<Value> = chat::recent_messages(&state, 10)
         .await?
         .iter()
         .map(message_json)
@@ -266,6 +262,8 @@ struct SearchQuery {
     session_id: Option<i64>,
 }
 
+/// Content is sealed at rest, so the service decrypts and matches the newest messages (see
+/// `service::search_messages`).
 #[utoipa::path(get, path = "/api/admin/chat/messages/search", tag = "admin-chat", security(("bearer" = [])),
     params(("keyword" = Option<String>, Query), ("session_id" = Option<i64>, Query), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
     responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::AdminMessageSearch>)))]
@@ -283,21 +281,21 @@ async fn search_messages(
     if keyword.chars().count() > 100 {
         return Err(AppError::invalid_input("参数错误: keyword: 关键词过长"));
     }
-    let mut select = message::Entity::find()
-        .filter(Expr::col(message::Column::Content).like(crate::db::like_pattern(keyword)));
-    if let Some(session_id) = query.session_id {
-        select = select.filter(message::Column::SessionId.eq(session_id));
-    }
-    let total = select.clone().count(&state.db).await?;
-    let rows = select
-        .order_by_desc(message::Column::CreatedAt)
-        .order_by_desc(message::Column::Id)
-        .offset(page.offset())
-        .limit(page.page_size)
-        .all(&state.db)
-        .await?;
-    let messages: Vec<Value> = rows.iter().map(message_json).collect();
-    ok("获取成功", json!({ "messages": messages, "total": total }))
+    let found = chat::search_messages(
+        &state,
+        keyword,
+        query.session_id,
+        page.offset(),
+        page.page_size,
+    )
+    .await?;
+    let messages: Vec<Value> = found.messages.iter().map(message_json).collect();
+    let total = found.total;
+    let truncated = found.truncated;
+    ok(
+        "获取成功",
+        json!({ "messages": messages, "total": total, "truncated": truncated }),
+    )
 }
 
 /// Deletes a session and its messages. An open session is ended (and billed) first; billing rows stay.

@@ -63,6 +63,8 @@ pub mod message {
         /// `user`, `counselor` or `system`.
         pub sender_type: String,
         pub content_type: String,
+        /// Sealed at rest (see `chat::crypto`): base64 of nonce, ciphertext and tag under key `key_id`.
+        /// Read it through `service::open_message`, never directly.
         #[sea_orm(column_type = "Text", nullable)]
         pub content: Option<String>,
         pub file_url: String,
@@ -71,6 +73,8 @@ pub mod message {
         pub is_read: bool,
         pub read_time: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
+        /// The key that sealed `content`; NULL: plaintext from before encryption at rest.
+        pub key_id: Option<i32>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

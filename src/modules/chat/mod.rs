@@ -3,7 +3,8 @@
 //! billing when a session ends (its refund of unused minutes through `payments::refunds`), and the admin
 //! side (sessions, presence, kick, mute, broadcast). It also tells the files module who may read a file
 //! shared in a session (`service::takes_part_in`). A message's `file_url` is one of our `/uploads/` files
-//! or an http(s) URL, on REST and WebSocket alike.
+//! or an http(s) URL, on REST and WebSocket alike. Message content and chat file names are sealed at rest
+//! (`crypto`); every read of them goes through `service::open_message` / `files::service::open_file`.
 //!
 //! Tables: `chat_sessions`, `chat_messages`, `chat_billings`.
 //! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through payments' refunds
@@ -13,6 +14,7 @@
 
 pub mod admin;
 pub mod billing;
+pub mod crypto;
 pub mod dto;
 pub mod entity;
 pub mod hub;

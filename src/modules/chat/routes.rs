@@ -193,7 +193,7 @@ async fn messages(
     let (session, _) = chat::session_for(&state.db, user.0.id, session_id).await?;
     let page = Pagination::from_query(req.query_string(), 20)?;
     let (rows, total) = chat::list_messages(
-        &state.db,
+        &state,
         session_id,
         query.after_seq,
         page.offset(),

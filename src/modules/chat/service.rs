@@ -14,6 +14,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::billing::bill;
+use super::crypto;
 use super::entity::{billing, message, session};
 use super::hub::{Target, frame};
 use crate::bus::{DomainEvent, EventBus};
@@ -540,7 +541,7 @@ pub async fn send_message(
     }
     // The happy path costs one statement; a resend shows up as the unique key's conflict, and a resend
     // to a session that has since ended as "not active", so both look the stored message up only then.
-    let stored = match store_message(&state.db, parties.session_id, user_id, role, &msg).await {
+    let stored = match store_message(state, parties.session_id, user_id, role, &msg).await {
         Ok(Some(m)) => m,
         Ok(None) => {
             let not_active = AppError::bad_request(MSG_NOT_ACTIVE);
@@ -571,7 +572,7 @@ async fn resend_or(
         && let Some(existing) =
             find_by_client_id(&state.db, parties.session_id, user_id, client_id).await?
     {
-        return Ok((existing, false));
+        return Ok((open_message(&state.chat_keys, existing), false));
     }
     Err(refusal)
 }
@@ -615,74 +616,63 @@ async fn next_seq<C: ConnectionTrait>(
 }
 
 const INSERT_MESSAGE_COLUMNS: &str = "session_id, seq, sender_id, sender_type, content_type, content, \
-     file_url, client_msg_id, is_read, created_at";
+     file_url, client_msg_id, is_read, created_at, key_id";
 
-/// Allocates the next `seq` of an active session and stores the message: one statement on PostgreSQL,
-/// one short transaction elsewhere. The session row's update both allocates the seq and serializes the
-/// senders of one session. `None` when the session is not active.
+/// Allocates the next `seq` of an active session and stores the message, sealed, in one short
+/// transaction. The session row's update both allocates the seq and serializes the senders of one
+/// session. The seq is known before the insert because it is sealed into the content's associated data
+/// (PostgreSQL once did both in one statement; that cannot seal with the seq). `None` when the session
+/// is not active.
 async fn store_message(
-    db: &DatabaseConnection,
+    state: &AppState,
     session_id: i64,
     sender_id: i64,
     role: Role,
     msg: &NewMessage,
 ) -> AppResult<Option<Message>> {
+    let db = &state.db;
     let backend = db.get_database_backend();
     let now = Utc::now();
-    let message_values = |seq: Option<i64>| -> Vec<sea_orm::Value> {
-        let mut values = vec![session_id.into()];
-        values.extend(seq.map(Into::into));
-        values.extend([
-            sender_id.into(),
-            role.as_str().into(),
-            msg.content_type.as_str().into(),
-            msg.content.as_str().into(),
-            msg.file_url.as_str().into(),
-            msg.client_msg_id.clone().into(),
-            false.into(),
-            now.into(),
-        ]);
-        values
-    };
     let conflict = |e: sea_orm::DbErr| unique_or_internal(e, "消息重复");
-    let (id, seq) = match backend {
-        DatabaseBackend::Postgres => {
-            let sql = format!(
-                "WITH s AS (UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ? \
-                 WHERE id = ? AND status = ? RETURNING last_seq) \
-                 INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) \
-                 SELECT ?, s.last_seq, ?, ?, ?, ?, ?, ?, ?, ? FROM s RETURNING id, seq"
-            );
-            let mut values = vec![now.into(), session_id.into(), status::ACTIVE.into()];
-            values.extend(message_values(None));
-            let Some(row) = db
-                .query_one_raw(statement(backend, &sql, values))
-                .await
-                .map_err(conflict)?
-            else {
-                return Ok(None);
-            };
-            (
-                row.try_get::<i64>("", "id")?,
-                row.try_get::<i64>("", "seq")?,
-            )
-        }
-        _ => {
-            let txn = db.begin().await?;
-            let Some(seq) = next_seq(&txn, session_id, now).await? else {
-                return Ok(None);
-            };
-            let sql = format!(
-                "INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            );
-            let inserted = txn
-                .execute_raw(statement(backend, &sql, message_values(Some(seq))))
-                .await
-                .map_err(conflict)?;
-            txn.commit().await?;
-            (inserted.last_insert_id() as i64, seq)
-        }
+    let txn = db.begin().await?;
+    let Some(seq) = next_seq(&txn, session_id, now).await? else {
+        return Ok(None);
     };
+    let sealed = state
+        .chat_keys
+        .seal(msg.content.as_bytes(), &crypto::message_ad(session_id, seq))
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("sealing a message")))?;
+    let values: Vec<sea_orm::Value> = vec![
+        session_id.into(),
+        seq.into(),
+        sender_id.into(),
+        role.as_str().into(),
+        msg.content_type.as_str().into(),
+        sealed.text.into(),
+        msg.file_url.as_str().into(),
+        msg.client_msg_id.clone().into(),
+        false.into(),
+        now.into(),
+        sealed.key_id.into(),
+    ];
+    let sql = format!(
+        "INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    );
+    let id = if backend == DatabaseBackend::Postgres {
+        let row = txn
+            .query_one_raw(statement(backend, &format!("{sql} RETURNING id"), values))
+            .await
+            .map_err(conflict)?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("INSERT RETURNING gave no row")))?;
+        row.try_get::<i64>("", "id")?
+    } else {
+        let inserted = txn
+            .execute_raw(statement(backend, &sql, values))
+            .await
+            .map_err(conflict)?;
+        inserted.last_insert_id() as i64
+    };
+    txn.commit().await?;
     Ok(Some(Message {
         id,
         session_id,
@@ -696,7 +686,32 @@ async fn store_message(
         is_read: false,
         read_time: None,
         created_at: now,
+        key_id: Some(sealed.key_id),
     }))
+}
+
+/// Shown in place of a message whose content does not open (a lost key or a changed row); the cause is
+/// logged.
+pub const UNREADABLE: &str = "[无法解密的消息]";
+
+/// The one way a stored message's content becomes readable: opens `content` with key `key_id` and the
+/// message's `(session_id, seq)`. A row with no `key_id` is plaintext from before encryption and is
+/// returned as it is. Every read of `chat_messages.content` goes through here (or [`open_messages`]).
+pub fn open_message(keys: &crypto::Keyring, mut m: Message) -> Message {
+    if let (Some(key_id), Some(sealed)) = (m.key_id, m.content.as_deref()) {
+        match keys.open_text(key_id, sealed, &crypto::message_ad(m.session_id, m.seq)) {
+            Ok(text) => m.content = Some(text),
+            Err(e) => {
+                tracing::error!(message_id = m.id, key_id, error = %e, "a chat message does not decrypt");
+                m.content = Some(UNREADABLE.to_owned());
+            }
+        }
+    }
+    m
+}
+
+pub fn open_messages(keys: &crypto::Keyring, rows: Vec<Message>) -> Vec<Message> {
+    rows.into_iter().map(|m| open_message(keys, m)).collect()
 }
 
 /// The `message` frame: the original's `data` fields plus `seq` and `client_msg_id`, mirrored under
@@ -721,12 +736,13 @@ pub fn message_frame(m: &Message) -> serde_json::Value {
 /// A page of a session's messages in `seq` order. With `after_seq`, only newer messages (catch-up after
 /// a reconnect).
 pub async fn list_messages(
-    db: &DatabaseConnection,
+    state: &AppState,
     session_id: i64,
     after_seq: Option<i64>,
     offset: u64,
     limit: u64,
 ) -> AppResult<(Vec<Message>, u64)> {
+    let db = &state.db;
     let mut query = message::Entity::find().filter(message::Column::SessionId.eq(session_id));
     if let Some(after) = after_seq {
         query = query.filter(message::Column::Seq.gt(after));
@@ -738,7 +754,169 @@ pub async fn list_messages(
         .limit(limit)
         .all(db)
         .await?;
-    Ok((rows, total))
+    Ok((open_messages(&state.chat_keys, rows), total))
+}
+
+/// The newest `limit` messages of all sessions, readable.
+pub async fn recent_messages(state: &AppState, limit: u64) -> AppResult<Vec<Message>> {
+    let rows = message::Entity::find()
+        .order_by_desc(message::Column::Id)
+        .limit(limit)
+        .all(&state.db)
+        .await?;
+    Ok(open_messages(&state.chat_keys, rows))
+}
+
+/// What one re-sealing batch did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Resealed {
+    /// The highest id looked at: the next batch starts after it.
+    pub last_id: i64,
+    /// Rows looked at; 0 means nothing is left after `after_id`.
+    pub rows: u64,
+    /// Rows now sealed with the active key.
+    pub resealed: u64,
+    /// Rows that did not open (logged, left as they are).
+    pub failed: u64,
+}
+
+/// Seals with the active key up to `batch` messages after id `after_id` that are plaintext or sealed
+/// with another key, in one transaction (`mychat admin rotate-chat-key`). A row changed meanwhile (its
+/// content or key no longer what was read) is left alone. Resumable: a later run finds what is left by
+/// its key id.
+pub async fn reseal_messages(state: &AppState, after_id: i64, batch: u64) -> AppResult<Resealed> {
+    let keys = &state.chat_keys;
+    let active = keys.active_id();
+    let txn = state.db.begin().await?;
+    let rows = message::Entity::find()
+        .filter(message::Column::Id.gt(after_id))
+        .filter(message::Column::Content.is_not_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(message::Column::KeyId.is_null())
+                .add(message::Column::KeyId.ne(active)),
+        )
+        .order_by_asc(message::Column::Id)
+        .limit(batch)
+        .all(&txn)
+        .await?;
+    let mut done = Resealed {
+        last_id: after_id,
+        rows: rows.len() as u64,
+        ..Default::default()
+    };
+    for row in rows {
+        done.last_id = row.id;
+        let Some(stored) = row.content.clone() else {
+            continue;
+        };
+        let ad = crypto::message_ad(row.session_id, row.seq);
+        let plain = match row.key_id {
+            None => stored.clone(),
+            Some(key_id) => match keys.open_text(key_id, &stored, &ad) {
+                Ok(plain) => plain,
+                Err(e) => {
+                    tracing::error!(message_id = row.id, key_id, error = %e, "a chat message does not decrypt; left as it is");
+                    done.failed += 1;
+                    continue;
+                }
+            },
+        };
+        let sealed = keys
+            .seal(plain.as_bytes(), &ad)
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("sealing a message")))?;
+        let same_key = match row.key_id {
+            Some(key_id) => message::Column::KeyId.eq(key_id),
+            None => message::Column::KeyId.is_null(),
+        };
+        let updated = message::Entity::update_many()
+            .col_expr(message::Column::Content, Expr::value(sealed.text))
+            .col_expr(message::Column::KeyId, Expr::value(sealed.key_id))
+            .filter(message::Column::Id.eq(row.id))
+            .filter(message::Column::Content.eq(stored))
+            .filter(same_key)
+            .exec(&txn)
+            .await?;
+        done.resealed += updated.rows_affected;
+    }
+    txn.commit().await?;
+    Ok(done)
+}
+
+/// A page of an admin search, and how far it looked.
+pub struct SearchPage {
+    pub messages: Vec<Message>,
+    /// Matches among the scanned messages.
+    pub total: u64,
+    /// Whether the scan stopped at `privacy.search_scan_limit` with older messages left unsearched.
+    pub truncated: bool,
+}
+
+const SEARCH_BATCH: u64 = 500;
+
+/// Messages whose content contains `keyword` (case-insensitively), newest first. The content is sealed,
+/// so the database cannot match it: the newest `privacy.search_scan_limit` messages (of `session_id`, if
+/// given) are read in batches, opened and matched here. Cost: one decryption per scanned message (about
+/// a microsecond for a short one) plus reading the rows; older messages are not searched, which
+/// `truncated` tells.
+pub async fn search_messages(
+    state: &AppState,
+    keyword: &str,
+    session_id: Option<i64>,
+    offset: u64,
+    limit: u64,
+) -> AppResult<SearchPage> {
+    let needle = keyword.to_lowercase();
+    let scan_limit = state.settings.privacy.search_scan_limit;
+    let mut select = message::Entity::find();
+    if let Some(session_id) = session_id {
+        select = select.filter(message::Column::SessionId.eq(session_id));
+    }
+    let (mut scanned, mut total, mut truncated) = (0u64, 0u64, false);
+    let mut messages = Vec::new();
+    loop {
+        let take = SEARCH_BATCH.min(scan_limit - scanned);
+        if take == 0 {
+            truncated = select
+                .clone()
+                .offset(scanned)
+                .limit(1)
+                .one(&state.db)
+                .await?
+                .is_some();
+            break;
+        }
+        let rows = select
+            .clone()
+            .order_by_desc(message::Column::CreatedAt)
+            .order_by_desc(message::Column::Id)
+            .offset(scanned)
+            .limit(take)
+            .all(&state.db)
+            .await?;
+        let fetched = rows.len() as u64;
+        scanned += fetched;
+        for m in rows {
+            let m = open_message(&state.chat_keys, m);
+            if m.content
+                .as_deref()
+                .is_some_and(|c| c.to_lowercase().contains(&needle))
+            {
+                if total >= offset && (messages.len() as u64) < limit {
+                    messages.push(m);
+                }
+                total += 1;
+            }
+        }
+        if fetched < take {
+            break;
+        }
+    }
+    Ok(SearchPage {
+        messages,
+        total,
+        truncated,
+    })
 }
 
 /// Records that `user_id` has read everything up to `seq` (never moving backwards), marks the other

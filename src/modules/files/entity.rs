@@ -10,7 +10,8 @@ pub struct Model {
     pub id: i64,
     /// The server-generated stored name.
     pub file_name: String,
-    /// The client's file name (last path segment only).
+    /// The client's file name (last path segment only). Sealed at rest for chat files (`name_key_id` set):
+    /// read it through `service::open_file`.
     pub original_name: String,
     /// `avatar`, `document`, `image`, `audio`, `video` or `other`.
     pub file_type: String,
@@ -27,6 +28,8 @@ pub struct Model {
     pub status: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The chat key that sealed `original_name`; NULL: plaintext (not a chat file, or stored before).
+    pub name_key_id: Option<i32>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,16 +1,22 @@
 //! Rules for recorded uploads (`files`): what may be uploaded, who may read a file, and deletion that
 //! really removes it. Other modules record files they store here too (avatars: [`RELATION_AVATAR`]).
+//! The name a chat file (relation `session`/`message`) was uploaded under is sealed at rest with the
+//! chat keys, bound to the file's stored path; [`open_file`] is the one way it is read back.
 
 use actix_multipart::Multipart;
 use async_trait::async_trait;
 use chrono::Utc;
 use futures_util::TryStreamExt;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
+};
 
 use super::entity::{self, Model as File, STATUS_DELETED, STATUS_NORMAL};
 use super::storage::{self, Sniffed};
 use crate::error::{AppError, AppResult};
+use crate::modules::chat::crypto;
 use crate::state::AppState;
 
 pub const MSG_NOT_FOUND: &str = "文件不存在";
@@ -206,9 +212,25 @@ pub async fn record_stored(
         .unwrap_or_default()
         .to_owned();
     let now = Utc::now();
+    let plain_name = record.original_name.clone();
+    let (original_name, name_key_id) = if is_chat_file(&record.relation_type) {
+        let sealed = state
+            .chat_keys
+            .seal(
+                record.original_name.as_bytes(),
+                &crypto::file_name_ad(&stored.relative_path),
+            )
+            .map_err(|e| {
+                AppError::Internal(anyhow::Error::new(e).context("sealing a file name"))
+            })?;
+        (sealed.text, Some(sealed.key_id))
+    } else {
+        (record.original_name, None)
+    };
     let inserted = entity::ActiveModel {
         file_name: Set(file_name),
-        original_name: Set(record.original_name),
+        original_name: Set(original_name),
+        name_key_id: Set(name_key_id),
         file_type: Set(record.file_type),
         file_path: Set(stored.relative_path.clone()),
         file_url: Set(stored.url.clone()),
@@ -225,12 +247,42 @@ pub async fn record_stored(
     .insert(&state.db)
     .await;
     match inserted {
-        Ok(file) => Ok(file),
+        Ok(file) => Ok(File {
+            original_name: plain_name,
+            ..file
+        }),
         Err(e) => {
             storage::remove(&state.settings.uploads_dir(), &stored.url).await;
             Err(e.into())
         }
     }
+}
+
+/// Whether files of `relation_type` belong to a chat (their names are sealed at rest).
+pub fn is_chat_file(relation_type: &str) -> bool {
+    matches!(relation_type, "session" | "message")
+}
+
+/// Shown in place of a file name that does not open; the cause is logged.
+pub const UNREADABLE_NAME: &str = "[无法解密的文件名]";
+
+/// The one way a stored file's `original_name` becomes readable: a sealed chat file name (`name_key_id`
+/// set) is opened with its key and stored path; any other name is returned as it is.
+pub fn open_file(keys: &crypto::Keyring, mut file: File) -> File {
+    if let Some(key_id) = file.name_key_id {
+        match keys.open_text(
+            key_id,
+            &file.original_name,
+            &crypto::file_name_ad(&file.file_path),
+        ) {
+            Ok(name) => file.original_name = name,
+            Err(e) => {
+                tracing::error!(file_id = file.id, key_id, error = %e, "a chat file name does not decrypt");
+                file.original_name = UNREADABLE_NAME.to_owned();
+            }
+        }
+    }
+    file
 }
 
 /// The live file at `url` that `owner_id` uploaded, if any.
@@ -240,7 +292,8 @@ pub async fn owned_file_at(state: &AppState, owner_id: i64, url: &str) -> AppRes
         .filter(entity::Column::UploaderId.eq(owner_id))
         .filter(entity::Column::Status.eq(STATUS_NORMAL))
         .one(&state.db)
-        .await?)
+        .await?
+        .map(|f| open_file(&state.chat_keys, f)))
 }
 
 /// A file that exists and is not deleted.
@@ -249,7 +302,71 @@ pub async fn get_live_file(state: &AppState, id: i64) -> AppResult<File> {
         .filter(entity::Column::Status.eq(STATUS_NORMAL))
         .one(&state.db)
         .await?
+        .map(|f| open_file(&state.chat_keys, f))
         .ok_or_else(|| AppError::not_found(MSG_NOT_FOUND))
+}
+
+/// Seals with the active chat key up to `batch` chat file names after id `after_id` that are plaintext
+/// or sealed with another key, in one transaction (`mychat admin rotate-chat-key`; see
+/// `chat::service::reseal_messages`, whose report it shares).
+pub async fn reseal_file_names(
+    state: &AppState,
+    after_id: i64,
+    batch: u64,
+) -> AppResult<crate::modules::chat::service::Resealed> {
+    let keys = &state.chat_keys;
+    let active = keys.active_id();
+    let txn = state.db.begin().await?;
+    let rows = entity::Entity::find()
+        .filter(entity::Column::Id.gt(after_id))
+        .filter(entity::Column::RelationType.is_in(["session", "message"]))
+        .filter(
+            Condition::any()
+                .add(entity::Column::NameKeyId.is_null())
+                .add(entity::Column::NameKeyId.ne(active)),
+        )
+        .order_by_asc(entity::Column::Id)
+        .limit(batch)
+        .all(&txn)
+        .await?;
+    let mut done = crate::modules::chat::service::Resealed {
+        last_id: after_id,
+        rows: rows.len() as u64,
+        ..Default::default()
+    };
+    for row in rows {
+        done.last_id = row.id;
+        let ad = crypto::file_name_ad(&row.file_path);
+        let plain = match row.name_key_id {
+            None => row.original_name.clone(),
+            Some(key_id) => match keys.open_text(key_id, &row.original_name, &ad) {
+                Ok(plain) => plain,
+                Err(e) => {
+                    tracing::error!(file_id = row.id, key_id, error = %e, "a chat file name does not decrypt; left as it is");
+                    done.failed += 1;
+                    continue;
+                }
+            },
+        };
+        let sealed = keys.seal(plain.as_bytes(), &ad).map_err(|e| {
+            AppError::Internal(anyhow::Error::new(e).context("sealing a file name"))
+        })?;
+        let same_key = match row.name_key_id {
+            Some(key_id) => entity::Column::NameKeyId.eq(key_id),
+            None => entity::Column::NameKeyId.is_null(),
+        };
+        let updated = entity::Entity::update_many()
+            .col_expr(entity::Column::OriginalName, Expr::value(sealed.text))
+            .col_expr(entity::Column::NameKeyId, Expr::value(sealed.key_id))
+            .filter(entity::Column::Id.eq(row.id))
+            .filter(entity::Column::OriginalName.eq(row.original_name))
+            .filter(same_key)
+            .exec(&txn)
+            .await?;
+        done.resealed += updated.rows_affected;
+    }
+    txn.commit().await?;
+    Ok(done)
 }
 
 /// Decides whether someone other than the owner may read a file that belongs to something (its
@@ -281,7 +398,7 @@ impl FileAccess for ChatFileAccess {
 /// The hook that rules on files of `relation_type`, if any.
 fn sharing_hook(relation_type: &str) -> Option<&'static dyn FileAccess> {
     match relation_type {
-        "session" | "message" => Some(&ChatFileAccess),
+        r if is_chat_file(r) => Some(&ChatFileAccess),
         _ => None,
     }
 }
