@@ -301,7 +301,7 @@ log "GET $LIST_PATH: same body from both ($(wc -c <"$RESULTS/list-mychat.json") 
 
 # One flow by hand on each, so a broken step fails here rather than as a zero in the table.
 check_flow() {
-    local base="$1" out="$RESULTS/flow-check-$2" oid pid pno
+    local base="$1" out="$RESULTS/flow-check-$2" oid pid pno ptoken
     curl -sf --max-time 10 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
         -d '{"counselor_id":1,"duration":60,"schedule_time":"2026-12-01T14:30:00+08:00","notes":"check"}' \
         "$base/api/order/create" >"$out.1.json" || die "$2: order/create failed"
@@ -311,7 +311,9 @@ check_flow() {
         "$base/api/payment/create" >"$out.2.json" || die "$2: payment/create failed"
     pid="$(sed -nE 's/.*"payment_id":([0-9]+).*/\1/p' "$out.2.json")"
     pno="$(sed -nE 's/.*"payment_no":"([A-Za-z0-9]+)".*/\1/p' "$out.2.json")"
-    curl -sf --max-time 10 -X POST "$base/api/payment/sandbox/pay/$pno" >"$out.3.html" || die "$2: sandbox pay failed"
+    # MyChat's checkout link carries the payment's signed, single-use token; the peer's has none.
+    ptoken="$(sed -nE 's/.*"pay_url":"[^"]*[?&]token=([^"&]+)".*/\1/p' "$out.2.json")"
+    curl -sf --max-time 10 -X POST "$base/api/payment/sandbox/pay/$pno${ptoken:+?token=$ptoken}" >"$out.3.html" || die "$2: sandbox pay failed"
     curl -sf --max-time 10 -H "Authorization: Bearer $TOKEN" "$base/api/payment/$pid" >"$out.4.json" || die "$2: payment get failed"
     grep -q '"status":1,' "$out.4.json" || die "$2: the payment is not paid after the sandbox pay: $(cat "$out.4.json")"
 }

@@ -3,7 +3,8 @@
 --
 --   1. POST /api/order/create           {counselor_id (random 1..BENCH_COUNSELORS), duration 60, schedule_time}
 --   2. POST /api/payment/create         {order_id, payment_method "sandbox", trade_type "NATIVE"}
---   3. POST /api/payment/sandbox/pay/N  (the sandbox checkout's pay button: signed callback, order → paid)
+--   3. POST /api/payment/sandbox/pay/N  (the sandbox checkout's pay button: signed callback, order → paid;
+--                                        with the pay_url's single-use token when it has one, as MyChat's does)
 --   4. GET  /api/payment/:id            must say status 1 (已支付): one complete flow
 --
 -- A step that fails (non-200, or a body without what the next step needs) is counted and the flow starts
@@ -25,7 +26,7 @@ end
 step = 1
 flows = 0
 failures = 0
-local order_id, payment_id, payment_no
+local order_id, payment_id, payment_no, pay_token
 
 function init(args)
    math.randomseed(os.time() * 1000 + (id or 0))
@@ -41,7 +42,8 @@ function request()
       local body = string.format('{"order_id":%s,"payment_method":"sandbox","trade_type":"NATIVE"}', order_id)
       return wrk.format("POST", "/api/payment/create", json, body)
    elseif step == 3 then
-      return wrk.format("POST", "/api/payment/sandbox/pay/" .. payment_no, empty, "")
+      local query = pay_token and ("?token=" .. pay_token) or ""
+      return wrk.format("POST", "/api/payment/sandbox/pay/" .. payment_no .. query, empty, "")
    else
       return wrk.format("GET", "/api/payment/" .. payment_id, auth)
    end
@@ -63,6 +65,7 @@ function response(status, headers, body)
    elseif step == 2 then
       payment_id = body:match('"payment_id":(%d+)')
       payment_no = body:match('"payment_no":"([%w]+)"')
+      pay_token = body:match('"pay_url":"[^"]*[?&]token=([^"&]+)"')
       if not (payment_id and payment_no) then return fail() end
       step = 3
    elseif step == 3 then
