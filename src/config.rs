@@ -42,6 +42,7 @@ pub struct Settings {
     pub upload: UploadSettings,
     pub chat: ChatSettings,
     pub stats: StatsSettings,
+    pub privacy: PrivacySettings,
     pub log: LogSettings,
 }
 
@@ -217,6 +218,20 @@ pub struct UploadSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StatsSettings {
     pub timezone: String,
+}
+
+/// Staff access to counselling records, and their retention (see README "Privacy").
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrivacySettings {
+    /// Admin routes that return message content or chat files refuse a request without `reason` (400).
+    pub require_reason: bool,
+    /// After the console's `message_retention_days` changes, how long the purge waits, so the dry-run
+    /// count (`GET /api/admin/privacy/retention`) can be seen before anything is removed.
+    pub retention_grace_secs: u64,
+    /// Seconds between passes of the retention purge.
+    pub retention_interval_secs: u64,
+    /// Messages (or files) purged per batch; each batch is one statement and one log line.
+    pub retention_batch: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -17,6 +17,7 @@ pub mod dto;
 pub mod entity;
 pub mod hub;
 pub mod push;
+pub mod records;
 pub mod routes;
 pub mod service;
 pub mod socket;

@@ -127,4 +127,6 @@ pub struct LogQuery {
     #[serde(alias = "end_date")]
     #[serde(rename = "endDate")]
     pub end_date: Option<String>,
+    /// Rows about one chat session (`target`), e.g. the read audit `action=chat:read`.
+    pub session_id: Option<String>,
 }
