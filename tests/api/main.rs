@@ -25,6 +25,7 @@ mod openapi;
 mod orders;
 mod payment_channels;
 mod payments;
+mod privacy_rights;
 mod platform;
 mod rbac;
 mod reviews;
