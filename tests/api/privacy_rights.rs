@@ -470,9 +470,14 @@ async fn erasing_an_account_removes_personal_data_and_keeps_the_money_records() 
     assert!(live.msg().contains("会话"), "{}", live.body);
     end_as_buyer(&app, &b, session_id).await;
     erase("wrong-password").await.assert_status(400);
-    app.post(Api::User, "/api/user/delete", json!({}), Some(&b.buyer_token))
-        .await
-        .assert_status(400);
+    app.post(
+        Api::User,
+        "/api/user/delete",
+        json!({}),
+        Some(&b.buyer_token),
+    )
+    .await
+    .assert_status(400);
     let username = app
         .get(Api::User, "/api/user/info", Some(&b.buyer_token))
         .await
@@ -490,7 +495,9 @@ async fn erasing_an_account_removes_personal_data_and_keeps_the_money_records() 
     assert!(closed(&mut user_ws).await, "the user's socket is closed");
     assert_ne!(app.login(&username, "secret123").await.status, 200);
     assert_ne!(
-        app.login(&format!("deleted_{}", b.buyer_id), "").await.status,
+        app.login(&format!("deleted_{}", b.buyer_id), "")
+            .await
+            .status,
         200
     );
 
@@ -545,7 +552,7 @@ async fn erasing_an_account_removes_personal_data_and_keeps_the_money_records() 
     let erasures = logs(
         &app,
         &admin,
-        &format!("action=privacy:erasure&session_id={}", b.buyer_id),
+        &format!("action=privacy:erasure&target={}", b.buyer_id),
     )
     .await;
     assert_eq!(erasures.body["total"], 1);

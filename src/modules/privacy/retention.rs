@@ -70,9 +70,10 @@ impl Plan {
 async fn plan(state: &AppState, now: DateTime<Utc>) -> AppResult<Plan> {
     let days = settings::message_retention_days(state).await;
     let changed_at = system::config_changed_at(&state.db, SETTING).await?;
-    let grace = Duration::seconds(
-        i64::try_from(state.settings.privacy.retention_grace_secs).unwrap_or(i64::MAX / 2_000),
-    );
+    let grace = i64::try_from(state.settings.privacy.retention_grace_secs)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .unwrap_or_else(|| Duration::days(36500));
     let on = days > 0;
     Ok(Plan {
         days,

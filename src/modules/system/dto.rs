@@ -129,4 +129,6 @@ pub struct LogQuery {
     pub end_date: Option<String>,
     /// Rows about one chat session (`target`), e.g. the read audit `action=chat:read`.
     pub session_id: Option<String>,
+    /// Rows whose `target` is exactly this (e.g. the user id of `action=privacy:erasure`).
+    pub target: Option<String>,
 }

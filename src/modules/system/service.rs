@@ -599,6 +599,9 @@ pub async fn list_logs(
             .map_err(|_| AppError::invalid_input("参数错误: session_id: 必须是整数"))?;
         query = query.filter(system_log::Column::Target.eq(id.to_string()));
     }
+    if let Some(target) = nonempty(&q.target) {
+        query = query.filter(system_log::Column::Target.eq(target));
+    }
     if let Some(start) = nonempty(&q.start_date) {
         query = query.filter(system_log::Column::CreatedAt.gte(day_start(state, &start)?));
     }
