@@ -4,6 +4,8 @@
 //! side (sessions, presence, kick, mute, broadcast). It also tells the files module who may read a file
 //! shared in a session (`service::takes_part_in`). A message's `file_url` is one of our `/uploads/` files
 //! or an http(s) URL, on REST and WebSocket alike.
+//! The privacy rules read and remove whole records through `records` (retention purge, erasure,
+//! export); admin reads of content are audited through `system::reads`.
 //!
 //! Tables: `chat_sessions`, `chat_messages`, `chat_billings`.
 //! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through payments' refunds

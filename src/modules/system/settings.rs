@@ -208,6 +208,8 @@ mod tests {
         assert!(check_write("platform_commission", None, "0.25").is_ok());
         assert!(check_write("platform_commission", None, "1.5").is_err());
         assert!(check_write("anything_else", None, "\"x\"").is_ok());
+        assert!(check_write("message_retention_days", None, "30").is_ok());
+        assert!(check_write("message_retention_days", None, "-1").is_err());
     }
 
     #[test]
