@@ -6,10 +6,12 @@
 //! the database has it). Events that every instance must see (cache invalidation, WebSocket fan-out) are
 //! also relayed over pub/sub (Redis when configured) to the subscribers with [`Scope::EveryInstance`].
 //! The dispatcher and the relay's listener are supervised (see [`crate::supervisor`]); while the listener
-//! is down, the instance that delivers a row hands it to its own [`Scope::EveryInstance`] subscribers.
+//! is down, the instance that delivers a row hands it to its own [`Scope::EveryInstance`] subscribers,
+//! and when it subscribes again it replays the rows other instances delivered meanwhile (from the outbox,
+//! with a margin for the time the loss took to notice), so no cache stays stale until its TTL.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -268,6 +270,9 @@ const BATCH_SIZE: u64 = 100;
 const CLAIM_LEASE: Duration = Duration::from_secs(60);
 const IDLE_POLL: Duration = Duration::from_millis(500);
 const BROADCAST_CHANNEL: &str = "events";
+/// How far before a noticed loss of the relay's subscription events are replayed: the probe's period and
+/// timeout ([`supervisor::PROBE_EVERY`]), and the clock skew between instances.
+const MISSED_MARGIN: Duration = Duration::from_secs(10);
 
 pub struct EventBus {
     db: DatabaseConnection,
@@ -276,6 +281,9 @@ pub struct EventBus {
     wake: Notify,
     /// Whether the relay's listener is subscribed.
     listening: AtomicBool,
+    /// Since when relayed events may have been missed: set when the listener loses its subscription,
+    /// taken when it has replayed them.
+    missed_since: Mutex<Option<chrono::DateTime<Utc>>>,
 }
 
 impl EventBus {
@@ -286,6 +294,7 @@ impl EventBus {
             subscribers: RwLock::new(Vec::new()),
             wake: Notify::new(),
             listening: AtomicBool::new(false),
+            missed_since: Mutex::new(None),
         })
     }
 
@@ -517,6 +526,18 @@ impl EventBus {
     ) -> anyhow::Result<()> {
         let subscription = self.pubsub.subscribe(BROADCAST_CHANNEL).await?;
         self.listening.store(true, Ordering::Release);
+        let missed_since = self.missed_since.lock().ok().and_then(|m| *m);
+        if let Some(since) = missed_since {
+            // Subscribed first, so nothing falls between the replay and the live stream.
+            let replayed = self.replay_since(since).await?;
+            tracing::info!(
+                replayed,
+                "event listener back: replayed the events delivered while it was down"
+            );
+            if let Ok(mut m) = self.missed_since.lock() {
+                *m = None;
+            }
+        }
         task.up();
         let bus = &self;
         let outcome = supervisor::listen(subscription, &mut shutdown, |payload| async move {
@@ -526,7 +547,42 @@ impl EventBus {
         })
         .await;
         self.listening.store(false, Ordering::Release);
+        if outcome.is_err()
+            && let Ok(mut m) = self.missed_since.lock()
+        {
+            // The earliest loss counts; the margin covers the probe that noticed it and clock skew.
+            let since = Utc::now() - chrono::Duration::from_std(MISSED_MARGIN).unwrap_or_default();
+            m.get_or_insert(since);
+        }
         outcome
+    }
+
+    /// Hands the rows delivered since `since` (by any instance) to this instance's
+    /// [`Scope::EveryInstance`] subscribers, oldest first; they are idempotent, so a row seen twice is
+    /// harmless. How many were replayed.
+    async fn replay_since(&self, since: chrono::DateTime<Utc>) -> anyhow::Result<usize> {
+        use outbox::Column as C;
+        let mut after_id = 0;
+        let mut replayed = 0;
+        loop {
+            let rows = outbox::Entity::find()
+                .filter(C::ProcessedAt.gte(since))
+                .filter(C::Id.gt(after_id))
+                .order_by_asc(C::Id)
+                .limit(BATCH_SIZE)
+                .all(&self.db)
+                .await?;
+            let Some(last) = rows.last() else {
+                return Ok(replayed);
+            };
+            after_id = last.id;
+            for row in rows {
+                if let Ok(event) = serde_json::from_str::<DomainEvent>(&row.payload) {
+                    self.handle_everywhere(&event).await;
+                    replayed += 1;
+                }
+            }
+        }
     }
 
     /// Rows not yet delivered (for health and tests).

@@ -2,7 +2,8 @@
 //! starts only when both parties joined, no self-booking, and a seeded randomized concurrency test over
 //! every path that moves an order's money.
 //!
-//! `MYCHAT_MONEY_SCHEDULES` sets how many random schedules run (default 150), `MYCHAT_MONEY_SEED`
+//! `MYCHAT_MONEY_SCHEDULES` sets how many random schedules each storm runs (default 150 on wallet
+//! payments, 100 on WeChat payments settled by signed notifications), `MYCHAT_MONEY_SEED`
 //! replays one seed.
 
 use std::time::Duration;
@@ -12,12 +13,14 @@ use mychat::modules::chat::service as chat;
 use mychat::modules::finance::entity::{account, ledger};
 use mychat::modules::orders::entity::order;
 use mychat::modules::payments::entity::{payment, refund, user_transaction};
+use mychat::modules::payments::refunds;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::chat_fixtures::{connect, next_of, send};
+use crate::fake_provider::{self, WechatNotifySpec, WechatRefundSpec, post_wechat, stranger_key};
 use crate::helpers::{Api, Reply, TestApp, spawn_app, spawn_app_with};
 
 /// A buyer with a funded wallet and a counselor with their own account.
@@ -28,6 +31,9 @@ struct Parties {
     counselor: String,
     counselor_id: i64,
     admin: String,
+    /// `balance` (refunds settle in the wallet at once) or `wechat` (paid through the fake provider;
+    /// refunds stay processing until a signed refund notification arrives over HTTP).
+    channel: &'static str,
 }
 
 async fn parties(app: &TestApp, price_fen: i64) -> Parties {
@@ -45,6 +51,7 @@ async fn parties(app: &TestApp, price_fen: i64) -> Parties {
         counselor,
         counselor_id,
         admin: app.admin_token().await,
+        channel: "balance",
     }
 }
 
@@ -53,14 +60,26 @@ async fn paid_order(app: &TestApp, p: &Parties, minutes: i64) -> i64 {
     let created = app.create_order(&p.buyer, p.counselor_id, minutes).await;
     created.assert_status(200);
     let order_id = created.body["data"]["order_id"].as_i64().unwrap();
-    app.post(
-        Api::User,
-        "/api/payment/create",
-        json!({"order_id": order_id, "payment_method": "balance"}),
-        Some(&p.buyer),
-    )
-    .await
-    .assert_status(200);
+    let payment = app
+        .post(
+            Api::User,
+            "/api/payment/create",
+            json!({"order_id": order_id, "payment_method": p.channel}),
+            Some(&p.buyer),
+        )
+        .await;
+    payment.assert_status(200);
+    if p.channel == "wechat" {
+        let no = payment.body["data"]["payment_no"].as_str().unwrap();
+        let amount = payment.body["data"]["amount"].as_f64().unwrap();
+        let transaction_id = format!("42{}", &no[3..]);
+        let mut spec = WechatNotifySpec::valid(no, (amount * 100.0).round() as i64);
+        spec.transaction_id = &transaction_id;
+        let notice = spec.build();
+        let (status, body) = post_wechat(app, &notice).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(app.order_status(order_id).await, 1);
+    }
     order_id
 }
 
@@ -239,6 +258,66 @@ async fn an_admin_refund_is_refused_when_the_counselor_has_withdrawn_their_share
     assert_eq!(app.order_status(order_id).await, 2);
 }
 
+/// A fresh app with WeChat pointing at the fake provider, whose refunds stay processing until their
+/// notification arrives; its parties pay through WeChat.
+async fn wechat_deal() -> (TestApp, fake_provider::FakeProvider, Parties) {
+    let fake = fake_provider::start().await;
+    fake.behaviour.lock().unwrap().wechat_refund_status = "PROCESSING";
+    // The sandbox stays on only to fund the wallet; the orders are paid through WeChat.
+    let mut config = fake_provider::channel_config(&fake, true);
+    config.push(("chat.watchdog_interval_secs", json!(3600)));
+    let app = spawn_app_with(&config).await;
+    let mut p = parties(&app, 100).await;
+    p.channel = "wechat";
+    (app, fake, p)
+}
+
+#[tokio::test]
+async fn an_order_whose_channel_refund_is_still_processing_is_not_marked_refunded() {
+    let (app, _fake, p) = wechat_deal().await;
+    let order_id = paid_order(&app, &p, 15).await;
+    admin_status(&app, &p.admin, order_id, json!({"status": 4}))
+        .await
+        .assert_status(200);
+    assert_eq!(
+        order_row(&app, order_id).await.status,
+        1,
+        "waiting for WeChat"
+    );
+
+    // Asked again while WeChat has not answered: nothing is left to reserve, and the order must not
+    // claim a refund the channel may still refuse.
+    let again = admin_status(&app, &p.admin, order_id, json!({"status": 4})).await;
+    again.assert_status(409);
+    assert_eq!(again.msg(), refunds::MSG_REFUND_PENDING);
+    let cancelled = cancel(&app, order_id, &p.buyer).await;
+    cancelled.assert_status(409);
+    assert_eq!(order_row(&app, order_id).await.status, 1);
+
+    // WeChat reports the refund abnormal: the reservation is released and the order is still paid.
+    let row = refund::Entity::find()
+        .filter(refund::Column::OrderId.eq(order_id))
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let pay = payment::Entity::find_by_id(row.payment_id)
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let abnormal =
+        WechatRefundSpec::valid(&pay.payment_no, &row.refund_no, "ABNORMAL", 1500, 1500).build();
+    assert_eq!(post_wechat(&app, &abnormal).await.0, 200);
+    assert_eq!(order_row(&app, order_id).await.status, 1);
+    let pay = payment::Entity::find_by_id(row.payment_id)
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((pay.refunded_amount, pay.status), (0, 1));
+}
+
 #[tokio::test]
 async fn a_paid_order_cannot_be_cancelled_while_its_chat_is_open() {
     let (app, p, order_id) = paid_deal().await;
@@ -350,7 +429,9 @@ enum Op {
     AdminRefund(i64),
     AdminStatus(i32),
     BuyerRefund(i64),
-    Notice,
+    /// The provider's refund notification for every refund of the order: 0 `ABNORMAL`, 1 forged (a
+    /// stranger's signature), otherwise `SUCCESS`.
+    Notice(u8),
 }
 
 fn random_op(rng: &mut StdRng, amount: i64) -> Op {
@@ -366,7 +447,7 @@ fn random_op(rng: &mut StdRng, amount: i64) -> Op {
         8 => Op::AdminRefund(rng.random_range(1..=amount)),
         9 => Op::AdminStatus(rng.random_range(0..=4)),
         10 => Op::BuyerRefund(rng.random_range(1..=amount)),
-        _ => Op::Notice,
+        _ => Op::Notice(rng.random_range(0..10)),
     }
 }
 
@@ -477,8 +558,7 @@ async fn run_op(app: &TestApp, p: &Parties, order_id: i64, op: Op) -> u16 {
             .status
             .as_u16()
         }
-        Op::Notice => {
-            // A provider's refund notification replayed for every refund of the order.
+        Op::Notice(kind) => {
             let rows = refund::Entity::find()
                 .filter(refund::Column::OrderId.eq(order_id))
                 .all(app.db())
@@ -490,6 +570,26 @@ async fn run_op(app: &TestApp, p: &Parties, order_id: i64, op: Op) -> u16 {
                     .await
                     .unwrap()
                     .unwrap();
+                if p.channel == "wechat" {
+                    // Signed and posted over HTTP as WeChat does.
+                    let state = if kind == 0 { "ABNORMAL" } else { "SUCCESS" };
+                    let mut spec = WechatRefundSpec::valid(
+                        &pay.payment_no,
+                        &r.refund_no,
+                        state,
+                        r.amount,
+                        pay.amount,
+                    );
+                    if kind == 1 {
+                        spec.signer = stranger_key();
+                    }
+                    let (status, body) = post_wechat(app, &spec.build()).await;
+                    if status != 200 {
+                        assert!(kind == 1 && status == 401, "{status} {body}");
+                        return status;
+                    }
+                    continue;
+                }
                 let channel = mychat::modules::payments::service::channel_of(&pay);
                 let applied = mychat::modules::payments::refunds::apply_refund_notice(
                     &app.running.state,
@@ -561,8 +661,10 @@ async fn check_order(app: &TestApp, p: &Parties, order_id: i64) -> Result<(), St
         credits <= paid,
         format!("wallet credits {credits} > paid {paid}"),
     )?;
+    // Through a channel, only session-end refunds go to the wallet; the rest goes back to the payer.
+    let through_channel = p.channel != "balance";
     ensure(
-        credits == o.refunded_amount,
+        credits == o.refunded_amount || (through_channel && credits <= o.refunded_amount),
         format!(
             "wallet credits {credits} ≠ order refunded {}",
             o.refunded_amount
@@ -590,13 +692,19 @@ async fn check_order(app: &TestApp, p: &Parties, order_id: i64) -> Result<(), St
         ),
     )?;
     let open = session.as_ref().is_some_and(|s| s.status <= 1);
+    // A channel refund still processing is reserved on the payment but not yet refunded.
+    let settled = if through_channel {
+        succeeded
+    } else {
+        pay.refunded_amount
+    };
     match o.status {
         1 => ensure(
-            pay.refunded_amount < paid && billing.is_none(),
+            settled < paid && billing.is_none(),
             "paid order fully refunded or billed".into(),
         )?,
         2 => ensure(
-            !open && pay.refunded_amount < paid && pay.status == 1,
+            !open && settled < paid && pay.status == 1,
             "completed order with open chat or fully refunded".into(),
         )?,
         4 => ensure(
@@ -656,13 +764,14 @@ async fn check_order(app: &TestApp, p: &Parties, order_id: i64) -> Result<(), St
     Ok(())
 }
 
-#[tokio::test]
-async fn random_interleavings_never_pay_back_more_than_was_paid() {
+/// The seeds to run: `MYCHAT_MONEY_SEED` alone, or `MYCHAT_MONEY_SCHEDULES` (else `default`) from a
+/// random base.
+fn seeds(default: u64) -> Vec<u64> {
     let schedules: u64 = std::env::var("MYCHAT_MONEY_SCHEDULES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
-    let seeds: Vec<u64> = match std::env::var("MYCHAT_MONEY_SEED")
+        .unwrap_or(default);
+    match std::env::var("MYCHAT_MONEY_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
     {
@@ -671,19 +780,21 @@ async fn random_interleavings_never_pay_back_more_than_was_paid() {
             let base: u64 = rand::random();
             (0..schedules).map(|i| base.wrapping_add(i)).collect()
         }
-    };
-    let app = spawn_app_with(&[("chat.watchdog_interval_secs", json!(3600))]).await;
-    let p = parties(&app, 100).await;
+    }
+}
+
+/// Runs one random schedule per seed against a fresh paid order, and checks every invariant after it.
+async fn storm(app: &TestApp, p: &Parties, seeds: Vec<u64>) {
     let minutes = 15;
     let amount = 100 * minutes;
     for seed in seeds {
         let mut rng = StdRng::seed_from_u64(seed);
-        let order_id = paid_order(&app, &p, minutes).await;
+        let order_id = paid_order(app, p, minutes).await;
         // Sometimes the chat is already running when the storm starts.
         if rng.random_bool(0.5) {
-            start(&app, order_id, &p.counselor).await;
+            start(app, order_id, &p.counselor).await;
             if rng.random_bool(0.7) {
-                start(&app, order_id, &p.buyer).await;
+                start(app, order_id, &p.buyer).await;
             }
         }
         let mut schedule = Vec::new();
@@ -694,12 +805,9 @@ async fn random_interleavings_never_pay_back_more_than_was_paid() {
                 schedule.push((op, rng.random_range(0..20u64)));
             }
         }
-        let results = join_all(schedule.iter().map(|(op, delay)| {
-            let (app, p) = (&app, &p);
-            async move {
-                tokio::time::sleep(Duration::from_millis(*delay)).await;
-                run_op(app, p, order_id, *op).await
-            }
+        let results = join_all(schedule.iter().map(|(op, delay)| async move {
+            tokio::time::sleep(Duration::from_millis(*delay)).await;
+            run_op(app, p, order_id, *op).await
         }))
         .await;
         let server_errors: Vec<_> = schedule
@@ -708,15 +816,32 @@ async fn random_interleavings_never_pay_back_more_than_was_paid() {
             .filter(|(_, status)| **status >= 500)
             .collect();
         let verdict = if server_errors.is_empty() {
-            check_order(&app, &p, order_id).await
+            check_order(app, p, order_id).await
         } else {
             Err(format!("5xx answers: {server_errors:?}"))
         };
         if let Err(what) = verdict {
             panic!(
-                "seed {seed} (replay with MYCHAT_MONEY_SEED={seed}): {what}\nschedule (op, delay ms) → status: {:?}",
+                "{} seed {seed} (replay with MYCHAT_MONEY_SEED={seed}): {what}\nschedule (op, delay ms) → status: {:?}",
+                p.channel,
                 schedule.iter().zip(&results).collect::<Vec<_>>()
             );
         }
     }
+}
+
+#[tokio::test]
+async fn random_interleavings_never_pay_back_more_than_was_paid() {
+    let app = spawn_app_with(&[("chat.watchdog_interval_secs", json!(3600))]).await;
+    let p = parties(&app, 100).await;
+    storm(&app, &p, seeds(150)).await;
+}
+
+/// The same storm on orders paid through WeChat: refunds are reserved and stay processing (the fake
+/// answers `PROCESSING`) until the provider's signed refund notifications arrive over HTTP, duplicated,
+/// concurrently, sometimes `ABNORMAL` and sometimes forged.
+#[tokio::test]
+async fn random_interleavings_with_channel_refunds_settled_by_signed_notifications() {
+    let (app, _fake, p) = wechat_deal().await;
+    storm(&app, &p, seeds(100)).await;
 }

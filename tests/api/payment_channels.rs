@@ -543,3 +543,24 @@ async fn an_alipay_refund_left_processing_is_settled_by_the_query_job() {
             .any(|(method, _)| method == "alipay.trade.fastpay.refund.query")
     );
 }
+
+#[tokio::test]
+async fn a_transaction_id_already_bound_to_another_payment_is_refused_with_409_not_500() {
+    let (app, _fake) = with_channels().await;
+    let (_, _, _, first_no) = paid_wechat_order(&app).await;
+    let (_, buyer) = app.user_with_token("second_buyer").await;
+    let counselor_id = app.insert_counselor(250, None, 1).await;
+    let order_id = app.new_order(&buyer, counselor_id).await;
+    let created = create_payment(&app, &buyer, order_id, "wechat").await;
+    created.assert_status(200);
+    let second_no = created.body["data"]["payment_no"].as_str().unwrap();
+    assert_ne!(first_no, second_no);
+
+    // The same transaction id as the first payment: a provider mix-up that retrying cannot fix.
+    let (status, body) =
+        post_wechat(&app, &WechatNotifySpec::valid(second_no, 15000).build()).await;
+
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "FAIL");
+    assert_eq!(app.order_status(order_id).await, 0, "still unpaid");
+}

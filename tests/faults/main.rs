@@ -1,8 +1,8 @@
 //! Fault injection on the real services: each test starts its own `redis-server` on a free port and reaches
 //! the database (`MYCHAT_TEST_DATABASE_URL`, MariaDB or PostgreSQL) through a TCP proxy that can cut and
 //! restore every connection. Scenarios: Redis killed and restarted mid-chat, Redis down for 10 s, the
-//! database cut for 10 s, an instance crashing mid-session, a graceful stop with open sockets. Each one
-//! checks delivery, state and money afterwards.
+//! database cut for 10 s, an instance crashing mid-session, a graceful stop with open sockets, and an
+//! event missed by a listener that was down. Each one checks delivery, state and money afterwards.
 //!
 //! Skipped, with the reason printed, when `MYCHAT_TEST_DATABASE_URL` is unset or `redis-server` is not
 //! installed. Every wait polls with a bound; the only time limits asserted are the (delivery back
@@ -428,6 +428,42 @@ async fn redis_down_for_ten_seconds_rest_and_logins_keep_working() {
     let health = app.get(Api::User, "/health", None).await;
     assert_eq!(health.body["tasks"]["redis"]["up"], false);
     assert!(health.body["tasks"]["redis"]["reason"].is_string());
+    // Kicks during the outage: a user with a socket here is kicked (presence is unreadable, the local
+    // socket is not); for anyone else "not online" would be a guess, so it is a clear 503, never 400.
+    let (noisy_id, noisy) = app.user_with_token("noisy").await;
+    let mut noisy_ws = connect(&app, "/ws", &noisy).await;
+    send(&mut noisy_ws, json!({"type": "ping"})).await;
+    next_of(&mut noisy_ws, "pong", 5).await;
+    let admin = app.admin_token().await;
+    let online = app
+        .get(Api::Admin, "/api/admin/online/users", Some(&admin))
+        .await;
+    online.assert_status(200);
+    assert!(
+        online.body.to_string().contains(&noisy_id.to_string()),
+        "this instance's users are listed: {}",
+        online.body
+    );
+    app.post(
+        Api::Admin,
+        &format!("/admin/online/users/{noisy_id}/kick"),
+        json!({}),
+        Some(&admin),
+    )
+    .await
+    .assert_status(200);
+    assert!(closes(&mut noisy_ws, 5).await, "the kicked socket closes");
+    let (absent_id, _) = app.user_with_token("absent").await;
+    let unknown = app
+        .post(
+            Api::Admin,
+            &format!("/admin/online/users/{absent_id}/kick"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    unknown.assert_status(503);
+    assert_eq!(unknown.body["error"], "service_unavailable");
 
     cluster.redis.restart().await;
     assert!(
@@ -634,4 +670,58 @@ async fn a_graceful_stop_with_open_sockets_closes_them_drains_the_outbox_and_cle
     // Its presence went with it, without waiting for expiry.
     let online = state.realtime.online_users().await;
     assert!(online.is_empty(), "presence removed at stop: {online:?}");
+}
+
+#[tokio::test]
+async fn events_delivered_while_a_listener_was_down_are_replayed_when_it_is_back() {
+    let Some(mut cluster) = cluster(&[]).await else {
+        return;
+    };
+    let a = cluster.instance().await;
+    let b = cluster.instance().await;
+    let root = a.admin_token().await;
+    let (_, role_id, token) = a
+        .admin_with_permissions("auditor", "auditor", &["system:user:list"])
+        .await;
+    // B has loaded the policies that let this admin list users.
+    b.get(Api::Admin, "/api/admin/users", Some(&token))
+        .await
+        .assert_status(200);
+
+    cluster.redis.kill().await;
+    assert!(
+        poll(Duration::from_secs(10), || async {
+            let health = b.get(Api::User, "/health", None).await;
+            health.body["tasks"]["event_listener"]["up"] == false
+        })
+        .await,
+        "B notices that its listener is down"
+    );
+    // A takes the permission away while B cannot hear about it.
+    a.put(
+        Api::Admin,
+        &format!("/api/admin/roles/{role_id}/permissions"),
+        json!({ "permission_ids": [] }),
+        Some(&root),
+    )
+    .await
+    .assert_status(200);
+    a.get(Api::Admin, "/api/admin/users", Some(&token))
+        .await
+        .assert_status(403);
+
+    cluster.redis.restart().await;
+    // B replays what it missed from the outbox as soon as it is subscribed again.
+    assert!(
+        poll(Duration::from_secs(10), || async {
+            b.get(Api::Admin, "/api/admin/users", Some(&token))
+                .await
+                .status
+                == 403
+        })
+        .await,
+        "B still grants a permission taken away during its listener's outage"
+    );
+    b.running.stop().await;
+    a.running.stop().await;
 }

@@ -483,14 +483,14 @@ fn target_user(path: &str) -> Result<i64, AppError> {
 
 #[utoipa::path(post, path = "/api/admin/online/users/{user_id}/kick", tag = "admin-online", security(("bearer" = [])),
     params(("user_id" = i64, Path)),
-    responses((status = 200, description = "用户已强制下线; 400 用户不在线", body = crate::openapi::Done)))]
+    responses((status = 200, description = "用户已强制下线; 400 用户不在线; 503 when presence cannot be read and the user has no socket on this instance", body = crate::openapi::Done)))]
 async fn kick(
     state: web::Data<AppState>,
     admin: CurrentAdmin,
     path: web::Path<String>,
 ) -> ApiResult {
     let user_id = target_user(&path)?;
-    if !state.realtime.is_online(user_id).await {
+    if !state.realtime.is_online(user_id).await? {
         return Err(AppError::bad_request("用户不在线"));
     }
     let notice = json!({
@@ -552,7 +552,7 @@ async fn message_user(
 ) -> ApiResult {
     let user_id = target_user(&path)?;
     let content = checked_content(&body.content)?;
-    if !state.realtime.is_online(user_id).await {
+    if !state.realtime.is_online(user_id).await? {
         return Err(AppError::bad_request("用户不在线"));
     }
     let data = json!({ "content": content, "created_at": Utc::now() });

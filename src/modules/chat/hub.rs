@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::socket::{Refused, Socket, encode};
+use crate::error::{AppError, AppResult};
 use crate::infra::{Presence, PubSub, TokenRevocation};
 use crate::supervisor::{self, Task};
 use actix_http::ws::{CloseCode, CloseReason, OpCode};
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 const CHANNEL: &str = "ws:deliveries";
+const MSG_PRESENCE_UNAVAILABLE: &str = "在线状态暂时无法查询，请稍后重试";
 /// How long a session's "present" mark lives without a heartbeat.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(90);
 /// How long a connection's presence entry lives unless its instance refreshes it.
@@ -434,16 +436,27 @@ impl Hub {
             .collect()
     }
 
-    /// Users online on any instance.
+    /// Users online on any instance; only this instance's while presence cannot be read (Redis down).
     pub async fn online_users(&self) -> Vec<i64> {
         self.presence.online_users().await.unwrap_or_else(|e| {
-            tracing::warn!(error.cause_chain = ?e, "presence lookup failed");
-            Vec::new()
+            tracing::warn!(error.cause_chain = ?e, "presence lookup failed: listing this instance's users only");
+            let mut users: Vec<i64> = self.by_user.iter().map(|entry| *entry.key()).collect();
+            users.sort_unstable();
+            users
         })
     }
 
-    pub async fn is_online(&self, user_id: i64) -> bool {
-        self.presence.is_online(user_id).await.unwrap_or(false)
+    /// Whether `user_id` is online on any instance. While presence cannot be read, a user with sockets
+    /// here is online; for anyone else "offline" would be a guess, so the answer is 503.
+    pub async fn is_online(&self, user_id: i64) -> AppResult<bool> {
+        match self.presence.is_online(user_id).await {
+            Ok(online) => Ok(online),
+            Err(_) if !self.local_ids(&Target::Users(vec![user_id])).is_empty() => Ok(true),
+            Err(e) => {
+                tracing::warn!(error.cause_chain = ?e, user_id, "presence lookup failed");
+                Err(AppError::Unavailable(MSG_PRESENCE_UNAVAILABLE.into()))
+            }
+        }
     }
 }
 
@@ -636,10 +649,10 @@ mod tests {
         assert!(contains(&got, b"\"ping\""));
         assert!(contains(&received(&mut b).await, b"\"ping\""));
         assert!(received(&mut other).await.is_empty());
-        assert!(hub.is_online(1).await);
+        assert!(hub.is_online(1).await.unwrap());
         hub.unregister(ra).await;
         hub.unregister(rb).await;
-        assert!(!hub.is_online(1).await);
+        assert!(!hub.is_online(1).await.unwrap());
         tx.send(true).unwrap();
         listener.await.unwrap();
     }

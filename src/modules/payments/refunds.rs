@@ -48,6 +48,7 @@ use crate::state::AppState;
 
 pub const MSG_SESSION_OPEN: &str = "会话进行中，请先结束咨询";
 pub const MSG_COUNSELOR_SHARE: &str = "咨询师可用余额不足以退回其分成，请减少退款金额";
+pub const MSG_REFUND_PENDING: &str = "退款处理中，请等待支付渠道结果";
 const MSG_NOT_POSITIVE: &str = "退款金额必须大于0";
 const MSG_NOTHING_LEFT: &str = "没有可退款的金额";
 
@@ -354,11 +355,21 @@ pub async fn refund_order(
     if granted.amount == 0 && status == OrderStatus::Refunded {
         return Err(AppError::bad_request(MSG_NOTHING_LEFT));
     }
+    let pending = match &paid.payment {
+        Some(p) => processing_refunds(&txn, p.id).await?,
+        None => 0,
+    };
+    if granted.amount == 0 && pending > 0 {
+        // What is left is reserved by a channel refund that may still fail: the order is not refunded
+        // until the channel says so.
+        return Err(AppError::conflict(MSG_REFUND_PENDING));
+    }
     // A channel refund moves the order when the channel confirms it ([`settle_refund`]); the money is
     // reserved meanwhile, so nothing else can be refunded or billed from it.
     let closes = matches!(status, OrderStatus::Paid | OrderStatus::Completed)
         && granted.rest == 0
-        && !granted.via_channel;
+        && !granted.via_channel
+        && pending == 0;
     if closes {
         orders::transition(
             &txn,
@@ -580,12 +591,25 @@ async fn settle_in_txn<C: ConnectionTrait>(
 
 /// Σ of the succeeded refunds of a payment, fen.
 async fn succeeded_refunds<C: ConnectionTrait>(db: &C, payment_id: i64) -> AppResult<i64> {
+    refunds_in_status(db, payment_id, REFUND_SUCCEEDED).await
+}
+
+/// Σ of the refunds of a payment still waiting for their channel, fen.
+async fn processing_refunds<C: ConnectionTrait>(db: &C, payment_id: i64) -> AppResult<i64> {
+    refunds_in_status(db, payment_id, REFUND_PROCESSING).await
+}
+
+async fn refunds_in_status<C: ConnectionTrait>(
+    db: &C,
+    payment_id: i64,
+    status: i32,
+) -> AppResult<i64> {
     let backend = db.get_database_backend();
     let sum: Option<i64> = refund::Entity::find()
         .select_only()
         .column_as(crate::db::sum_as_i64(backend, "amount"), "s")
         .filter(refund::Column::PaymentId.eq(payment_id))
-        .filter(refund::Column::Status.eq(REFUND_SUCCEEDED))
+        .filter(refund::Column::Status.eq(status))
         .into_tuple()
         .one(db)
         .await?;

@@ -164,6 +164,8 @@ fn apply_reply(result: AppResult<Outcome>) -> (StatusCode, &'static str) {
         Err(AppError::BadRequest(_) | AppError::InvalidInput(_)) => {
             (StatusCode::BAD_REQUEST, "请求无效")
         }
+        // A transaction id already bound to another payment: retrying cannot help, so no 5xx.
+        Err(AppError::Conflict(_)) => (StatusCode::CONFLICT, "交易号冲突"),
         Err(e) => {
             tracing::warn!(error = %e, "payment confirmation not applied");
             (StatusCode::INTERNAL_SERVER_ERROR, "处理失败")
