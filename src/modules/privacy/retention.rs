@@ -32,7 +32,7 @@ pub struct RetentionStatus {
     pub messages: u64,
     /// Chat files a purge now would remove (the dry run).
     pub files: u64,
-    /// When the setting last changed.
+    /// When the setting last changed; null while retention is off.
     pub setting_changed_at: Option<DateTime<Utc>>,
     pub grace_secs: u64,
     pub interval_secs: u64,
@@ -69,7 +69,12 @@ impl Plan {
 
 async fn plan(state: &AppState, now: DateTime<Utc>) -> AppResult<Plan> {
     let days = settings::message_retention_days(state).await;
-    let changed_at = system::config_changed_at(&state.db, SETTING).await?;
+    // Off (the default): no further query, the job's pass costs one cached read.
+    let changed_at = if days > 0 {
+        system::config_changed_at(&state.db, SETTING).await?
+    } else {
+        None
+    };
     let grace = i64::try_from(state.settings.privacy.retention_grace_secs)
         .ok()
         .and_then(Duration::try_seconds)
