@@ -240,6 +240,15 @@ impl Application {
                 },
             ),
             tasks.every(
+                "retention_purge",
+                Duration::from_secs(state.settings.privacy.retention_interval_secs.max(1)),
+                shutdown_rx.clone(),
+                state.clone(),
+                |state| async move {
+                    Ok(crate::modules::privacy::retention::purge_pass(&state).await?)
+                },
+            ),
+            tasks.every(
                 "refund_query",
                 Duration::from_secs(state.settings.payments.refund_query_interval_secs.max(1)),
                 shutdown_rx.clone(),

@@ -42,9 +42,9 @@ pub struct Settings {
     pub upload: UploadSettings,
     pub chat: ChatSettings,
     pub stats: StatsSettings,
-    pub log: LogSettings,
     #[serde(default)]
     pub privacy: PrivacySettings,
+    pub log: LogSettings,
 }
 
 fn default_env() -> String {
@@ -211,10 +211,20 @@ pub struct ChatSettings {
     pub max_message_chars: usize,
 }
 
-/// `[privacy]`: encryption at rest of chat messages and chat file names (see `modules::chat::crypto`).
+/// `[privacy]`: encryption at rest of chat messages and chat file names (see `modules::chat::crypto`),
+/// staff access to counselling records, and their retention (see README "Privacy").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct PrivacySettings {
+    /// Admin routes that return message content or chat files refuse a request without `reason` (400).
+    pub require_reason: bool,
+    /// After the console's `message_retention_days` changes, how long the purge waits, so the dry-run
+    /// count (`GET /api/admin/privacy/retention`) can be seen before anything is removed.
+    pub retention_grace_secs: u64,
+    /// Seconds between passes of the retention purge.
+    pub retention_interval_secs: u64,
+    /// Messages (or files) purged per batch; each batch is one statement and one log line.
+    pub retention_batch: u64,
     /// AES-256-GCM keys, each `{ id, key }` with `key` the base64 of 32 random bytes. Empty: a key is
     /// generated once into `<data_dir>/chat_keys.json` (0600), and `mychat admin rotate-chat-key` adds more.
     pub chat_keys: Vec<ChatKeySetting>,
@@ -229,6 +239,10 @@ pub struct PrivacySettings {
 impl Default for PrivacySettings {
     fn default() -> Self {
         Self {
+            require_reason: false,
+            retention_grace_secs: 86_400,
+            retention_interval_secs: 3600,
+            retention_batch: 500,
             chat_keys: Vec::new(),
             active_chat_key: 0,
             key_reload_secs: 10,

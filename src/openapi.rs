@@ -18,8 +18,8 @@ use utoipa_swagger_ui::SwaggerUi;
 pub mod shapes;
 
 use crate::modules::{
-    auth, chat, counselors, files, finance, health, lowcode, notifications, orders, payments, rbac,
-    stats, system, users,
+    auth, chat, counselors, files, finance, health, lowcode, notifications, orders, payments,
+    privacy, rbac, stats, system, users,
 };
 
 /// The success envelope: `data` is typed per operation. `code` equals the HTTP status.
@@ -352,6 +352,8 @@ impl Modify for BearerAuth {
         chat::routes::counselor_account,
         chat::routes::request_withdraw,
         chat::routes::my_withdraws,
+        privacy::routes::export,
+        privacy::routes::delete_account,
         uploaded_file,
     ),
     components(schemas(ErrorEnvelope, auth::dto::RegisterRequest, auth::dto::LoginRequest, auth::dto::RefreshRequest, auth::dto::LoginResponse, auth::dto::LoginUser,
@@ -470,6 +472,8 @@ pub struct UserApiDoc;
         finance::admin::reports,
         finance::admin::accounts,
         finance::admin::account_detail,
+        privacy::routes::retention_status,
+        privacy::routes::retention_purge,
         backend_alive,
         metrics,
         uploaded_file,

@@ -11,6 +11,7 @@ pub mod lowcode;
 pub mod notifications;
 pub mod orders;
 pub mod payments;
+pub mod privacy;
 pub mod rbac;
 pub mod stats;
 pub mod system;

@@ -12,7 +12,8 @@ use utoipa::OpenApi;
 use crate::error::AppError;
 
 use crate::modules::{
-    auth, chat, counselors, files, finance, health, lowcode, orders, rbac, stats, system, users,
+    auth, chat, counselors, files, finance, health, lowcode, orders, privacy, rbac, stats, system,
+    users,
 };
 use crate::openapi::{self, AdminApiDoc};
 use crate::servers::spa::Spa;
@@ -69,6 +70,7 @@ pub fn protected_routes(cfg: &mut web::ServiceConfig) {
         .configure(users::admin_routes::admin_routes)
         .configure(stats::admin_routes)
         .configure(files::admin_routes::admin_routes)
+        .configure(privacy::admin_routes)
         .configure(lowcode::admin_routes);
 }
 

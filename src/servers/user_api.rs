@@ -4,7 +4,7 @@
 use actix_web::web;
 
 use crate::modules::{
-    auth, chat, counselors, files, health, notifications, orders, payments, users,
+    auth, chat, counselors, files, health, notifications, orders, payments, privacy, users,
 };
 use crate::openapi::{self, UserApiDoc};
 use crate::servers::spa::Spa;
@@ -27,6 +27,7 @@ pub fn routes(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + use<> 
             .configure(files::user_routes)
             .configure(notifications::user_routes)
             .configure(chat::user_routes)
+            .configure(privacy::user_routes)
             // Keep last: `/api/counselor/{id}` would shadow later `/api/counselor/<word>` routes.
             .configure(counselors::user_detail_routes);
         if let Some(app) = app {

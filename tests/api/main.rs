@@ -27,6 +27,7 @@ mod payment_channels;
 mod payments;
 mod platform;
 mod privacy_crypto;
+mod privacy_rights;
 mod rbac;
 mod reviews;
 mod settings;

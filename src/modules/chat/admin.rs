@@ -1,5 +1,7 @@
 //! The admin side of chat (8081): sessions and messages, statistics, deletion, and the live presence
 //! actions (online lists, kick, mute, send-to-user, broadcast) that act on real connections everywhere.
+//! Every route that returns message content (session messages, search, statistics' recent messages)
+//! writes the read audit first (`system::reads`), with the staff member's optional `reason`.
 
 use std::collections::HashMap;
 
@@ -21,6 +23,7 @@ use crate::error::AppError;
 use crate::http::{Pagination, parse_id};
 use crate::modules::auth::CurrentAdmin;
 use crate::modules::counselors::service as counselors;
+use crate::modules::system::reads::{self, ContentRead};
 use crate::modules::users::service as users;
 use crate::money;
 use crate::response::{ApiResult, ok, ok_msg};
@@ -156,18 +159,27 @@ async fn list_sessions(
 }
 
 #[utoipa::path(get, path = "/api/admin/chat/sessions/{session_id}/messages", tag = "admin-chat", security(("bearer" = [])),
-    params(("session_id" = i64, Path), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
-    responses((status = 200, description = "Success", body = crate::openapi::shapes::AdminSessionMessages)))]
+    params(("session_id" = i64, Path), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query), crate::modules::system::reads::ReasonParam),
+    responses((status = 200, description = "Success; the read is audited (`GET /api/admin/logs?action=chat:read`)", body = crate::openapi::shapes::AdminSessionMessages),
+        (status = 400, description = "No `reason` while `privacy.require_reason` is on")))]
 async fn session_messages(
     state: web::Data<AppState>,
+    admin: CurrentAdmin,
     path: web::Path<String>,
     req: actix_web::HttpRequest,
 ) -> ApiResult {
     let session_id = parse_id(&path, chat::MSG_SESSION_NOT_FOUND)?;
+    let reason = reads::reason_of(&state, &req)?;
     let session = chat::get_session(&state.db, session_id).await?;
     let page = Pagination::from_query(req.query_string(), 50)?;
     let (rows, total) =
         chat::list_messages(&state, session_id, None, page.offset(), page.page_size).await?;
+    let read = ContentRead {
+        what: "session_messages",
+        session_ids: vec![session_id],
+        reason,
+    };
+    reads::record_read(&state, &req, &admin, read).await?;
     let view = session_views(&state, std::slice::from_ref(&session))
         .await?
         .pop();
@@ -199,8 +211,15 @@ fn message_json(m: &message::Model) -> Value {
 }
 
 #[utoipa::path(get, path = "/api/admin/chat/statistics", tag = "admin-chat", security(("bearer" = [])),
-    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::AdminChatStatistics>)))]
-async fn statistics(state: web::Data<AppState>) -> ApiResult {
+    params(crate::modules::system::reads::ReasonParam),
+    responses((status = 200, description = "Success; `recent_messages` carry content, so the read is audited", body = crate::openapi::Envelope<crate::openapi::shapes::AdminChatStatistics>),
+        (status = 400, description = "No `reason` while `privacy.require_reason` is on")))]
+async fn statistics(
+    state: web::Data<AppState>,
+    admin: CurrentAdmin,
+    req: actix_web::HttpRequest,
+) -> ApiResult {
+    let reason = reads::reason_of(&state, &req)?;
     let db = &state.db;
     let total_sessions = session::Entity::find().count(db).await?;
     let active_sessions = session::Entity::find()
@@ -222,11 +241,14 @@ async fn statistics(state: web::Data<AppState>) -> ApiResult {
         .into_tuple()
         .one(db)
         .await?;
-    let recent: Vec<Value> = chat::recent_messages(&state, 10)
-        .await?
-        .iter()
-        .map(message_json)
-        .collect();
+    let recent_rows = chat::recent_messages(&state, 10).await?;
+    let read = ContentRead {
+        what: "chat_statistics",
+        session_ids: recent_rows.iter().map(|m| m.session_id).collect(),
+        reason,
+    };
+    reads::record_read(&state, &req, &admin, read).await?;
+    let recent: Vec<Value> = recent_rows.iter().map(message_json).collect();
     ok(
         "获取成功",
         json!({
@@ -265,13 +287,17 @@ struct SearchQuery {
 /// Content is sealed at rest, so the service decrypts and matches the newest messages (see
 /// `service::search_messages`).
 #[utoipa::path(get, path = "/api/admin/chat/messages/search", tag = "admin-chat", security(("bearer" = [])),
-    params(("keyword" = Option<String>, Query), ("session_id" = Option<i64>, Query), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query)),
-    responses((status = 200, description = "Success", body = crate::openapi::Envelope<crate::openapi::shapes::AdminMessageSearch>)))]
+    params(("keyword" = Option<String>, Query), ("session_id" = Option<i64>, Query), ("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query), crate::modules::system::reads::ReasonParam),
+    responses((status = 200, description = "Success; the read is audited, one row per session found", body = crate::openapi::Envelope<crate::openapi::shapes::AdminMessageSearch>),
+        (status = 400, description = "No keyword, or no `reason` while `privacy.require_reason` is on")))]
 async fn search_messages(
     state: web::Data<AppState>,
+    admin: CurrentAdmin,
     page: Pagination,
     query: web::Query<SearchQuery>,
+    req: actix_web::HttpRequest,
 ) -> ApiResult {
+    let reason = reads::reason_of(&state, &req)?;
     let keyword = query
         .keyword
         .as_deref()
@@ -289,6 +315,12 @@ async fn search_messages(
         page.page_size,
     )
     .await?;
+    let read = ContentRead {
+        what: "message_search",
+        session_ids: found.messages.iter().map(|m| m.session_id).collect(),
+        reason,
+    };
+    reads::record_read(&state, &req, &admin, read).await?;
     let messages: Vec<Value> = found.messages.iter().map(message_json).collect();
     let total = found.total;
     let truncated = found.truncated;

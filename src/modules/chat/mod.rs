@@ -5,6 +5,8 @@
 //! shared in a session (`service::takes_part_in`). A message's `file_url` is one of our `/uploads/` files
 //! or an http(s) URL, on REST and WebSocket alike. Message content and chat file names are sealed at rest
 //! (`crypto`); every read of them goes through `service::open_message` / `files::service::open_file`.
+//! The privacy rules read and remove whole records through `records` (retention purge, erasure,
+//! export); admin reads of content are audited through `system::reads`.
 //!
 //! Tables: `chat_sessions`, `chat_messages`, `chat_billings`.
 //! Publishes: `ChatSessionStarted`, `ChatSessionEnded`, `SessionBilled` (and, through payments' refunds
@@ -19,6 +21,7 @@ pub mod dto;
 pub mod entity;
 pub mod hub;
 pub mod push;
+pub mod records;
 pub mod routes;
 pub mod service;
 pub mod socket;

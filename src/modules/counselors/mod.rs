@@ -23,6 +23,7 @@
 pub mod applications;
 pub mod dto;
 pub mod entity;
+pub mod privacy;
 pub mod reviews;
 pub mod routes;
 pub mod service;

@@ -9,6 +9,9 @@
 //! module's `takes_part_in` says. Deleting a file marks its row (status 0), removes the bytes, and makes
 //! it unreadable. Avatars uploaded by users are recorded too (`relation_type` `avatar`), so that only
 //! their owner's own, unshared avatar files are ever removed.
+//! The retention purge removes chat files (`session`/`message`) past `message_retention_days`, and an
+//! account's erasure removes its uploads and the files shared in its erased conversations
+//! (`service::purge_chat_files`, `service::erase_files`).
 //!
 //! `/uploads/*` is served as untrusted content: `nosniff`, a `sandbox` CSP, and only images inline
 //! (everything else as an attachment); uploads whose bytes hide HTML or script behind an image, and PDFs

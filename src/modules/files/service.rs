@@ -455,6 +455,102 @@ pub async fn discard(state: &AppState, file: &File) -> AppResult<()> {
     Ok(())
 }
 
+/// `relation_type`s of files shared in a chat.
+pub const CHAT_RELATIONS: [&str; 2] = ["session", "message"];
+
+fn chat_files_before(cutoff: chrono::DateTime<Utc>) -> sea_orm::Select<entity::Entity> {
+    entity::Entity::find()
+        .filter(entity::Column::Status.eq(STATUS_NORMAL))
+        .filter(entity::Column::RelationType.is_in(CHAT_RELATIONS))
+        .filter(entity::Column::CreatedAt.lt(cutoff))
+}
+
+/// How many live chat files a retention purge at `cutoff` would remove (the dry run).
+pub async fn purgeable_chat_files(
+    state: &AppState,
+    cutoff: chrono::DateTime<Utc>,
+) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(chat_files_before(cutoff).count(&state.db).await?)
+}
+
+/// Removes up to `limit` chat files older than `cutoff` (row marked deleted, bytes removed); returns how
+/// many. Call until it returns less than `limit`.
+pub async fn purge_chat_files(
+    state: &AppState,
+    cutoff: chrono::DateTime<Utc>,
+    limit: u64,
+) -> AppResult<u64> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let batch = chat_files_before(cutoff)
+        .order_by_asc(entity::Column::Id)
+        .limit(limit)
+        .all(&state.db)
+        .await?;
+    Ok(discard_all(state, &batch).await)
+}
+
+/// Discards each file; one removed meanwhile (by another instance, or its owner) is skipped.
+async fn discard_all(state: &AppState, files: &[File]) -> u64 {
+    let mut removed = 0;
+    for file in files {
+        match discard(state, file).await {
+            Ok(()) => removed += 1,
+            Err(AppError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(error.cause_chain = ?e, file_id = file.id, "file removal failed")
+            }
+        }
+    }
+    removed
+}
+
+/// Live files `user_id` uploaded (metadata with their names opened, for the user's export).
+pub async fn files_of(state: &AppState, user_id: i64) -> AppResult<Vec<File>> {
+    use sea_orm::QueryOrder;
+    let rows = entity::Entity::find()
+        .filter(entity::Column::UploaderId.eq(user_id))
+        .filter(entity::Column::Status.eq(STATUS_NORMAL))
+        .order_by_asc(entity::Column::Id)
+        .all(&state.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|f| open_file(&state.chat_keys, f))
+        .collect())
+}
+
+/// An account's erasure: removes every live file it uploaded (avatars included), and every file shared
+/// in the chat sessions and messages being erased with it. Returns how many.
+pub async fn erase_files(
+    state: &AppState,
+    user_id: i64,
+    session_ids: &[i64],
+    message_ids: &[i64],
+) -> AppResult<u64> {
+    let mut removed = discard_all(state, &files_of(state, user_id).await?).await;
+    let chat = sea_orm::Condition::any()
+        .add(
+            sea_orm::Condition::all()
+                .add(entity::Column::RelationType.eq("session"))
+                .add(entity::Column::RelationId.is_in(session_ids.iter().copied())),
+        )
+        .add(
+            sea_orm::Condition::all()
+                .add(entity::Column::RelationType.eq("message"))
+                .add(entity::Column::RelationId.is_in(message_ids.iter().copied())),
+        );
+    if !session_ids.is_empty() || !message_ids.is_empty() {
+        let shared = entity::Entity::find()
+            .filter(entity::Column::Status.eq(STATUS_NORMAL))
+            .filter(chat)
+            .all(&state.db)
+            .await?;
+        removed += discard_all(state, &shared).await;
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,6 +111,27 @@ pub async fn delete(db: &DatabaseConnection, user_id: i64, id: i64) -> AppResult
     Ok(())
 }
 
+/// Every notification of `user_id`, newest first (the user's export).
+pub async fn all_of_user(
+    db: &DatabaseConnection,
+    user_id: i64,
+) -> AppResult<Vec<NotificationView>> {
+    let paging = Pagination {
+        page: 1,
+        page_size: u64::from(u32::MAX),
+    };
+    Ok(list(db, user_id, &ListQuery::default(), &paging).await?.0)
+}
+
+/// Deletes every notification of `user_id` (an account's erasure: they quote orders and names).
+pub async fn delete_all_of_user(db: &DatabaseConnection, user_id: i64) -> AppResult<u64> {
+    Ok(entity::Entity::delete_many()
+        .filter(entity::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// A notification to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotification {

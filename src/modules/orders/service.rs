@@ -643,6 +643,44 @@ pub async fn change_status(
     Ok(updated)
 }
 
+/// Every order of buyer `user_id`, and every order of counselor `counselor_id` (if any), oldest first,
+/// as views: for the user's export.
+pub async fn orders_of_party(
+    db: &DatabaseConnection,
+    user_id: i64,
+    counselor_id: Option<i64>,
+) -> AppResult<Vec<OrderView>> {
+    let mut party = Condition::any().add(order::Column::UserId.eq(user_id));
+    if let Some(c) = counselor_id {
+        party = party.add(order::Column::CounselorId.eq(c));
+    }
+    let rows = order::Entity::find()
+        .filter(party)
+        .order_by_asc(order::Column::Id)
+        .all(db)
+        .await?;
+    views(db, &rows).await
+}
+
+/// Whether buyer `user_id` (or counselor `counselor_id`) has a paid order not yet completed, refunded or
+/// cancelled: money is in flight, and its session, billing or refund still needs the account.
+pub async fn has_open_paid_order(
+    db: &DatabaseConnection,
+    user_id: i64,
+    counselor_id: Option<i64>,
+) -> AppResult<bool> {
+    let mut party = Condition::any().add(order::Column::UserId.eq(user_id));
+    if let Some(c) = counselor_id {
+        party = party.add(order::Column::CounselorId.eq(c));
+    }
+    Ok(order::Entity::find()
+        .filter(party)
+        .filter(order::Column::Status.eq(OrderStatus::Paid as i32))
+        .count(db)
+        .await?
+        > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -335,6 +335,17 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     (DELETE, "/api/admin/menus/{id}", Code("system:menu:delete")),
     // System: audit log and configs.
     (GET, "/api/admin/logs", Code("system:log:list")),
+    // Privacy: the retention dry run and purge.
+    (
+        GET,
+        "/api/admin/privacy/retention",
+        Code("system:privacy:view"),
+    ),
+    (
+        POST,
+        "/api/admin/privacy/retention/purge",
+        Code("system:privacy:purge"),
+    ),
     (GET, "/api/admin/configs", Code("system:config:list")),
     (GET, "/api/admin/configs/{id}", Code("system:config:list")),
     (POST, "/api/admin/configs", Code("system:config:edit")),

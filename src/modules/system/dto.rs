@@ -127,4 +127,8 @@ pub struct LogQuery {
     #[serde(alias = "end_date")]
     #[serde(rename = "endDate")]
     pub end_date: Option<String>,
+    /// Rows about one chat session (`target`), e.g. the read audit `action=chat:read`.
+    pub session_id: Option<String>,
+    /// Rows whose `target` is exactly this (e.g. the user id of `action=privacy:erasure`).
+    pub target: Option<String>,
 }

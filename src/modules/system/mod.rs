@@ -1,5 +1,6 @@
-//! System configuration the console edits (typed JSON values behind a cache) and the audit log of every
-//! mutating admin request.
+//! System configuration the console edits (typed JSON values behind a cache), the audit log of every
+//! mutating admin request, and the read audit of counselling records ([`reads`]: every admin read of chat
+//! content, with its reason). The audit log is append-only: no route updates or deletes its rows.
 //!
 //! Tables: `system_configs`, `system_logs`. Publishes: `ConfigChanged`. Consumes: `ConfigChanged` (every
 //! instance drops its cached values).
@@ -13,6 +14,7 @@
 pub mod audit;
 pub mod dto;
 pub mod entity;
+pub mod reads;
 pub mod routes;
 pub mod seed;
 pub mod service;

@@ -28,7 +28,12 @@ fn top_level_list<T: serde::Serialize>(list: T, total: u64) -> ApiResult {
 }
 
 #[utoipa::path(get, path = "/api/admin/logs", tag = "admin-system", security(("bearer" = [])),
-    responses((status = 200, description = "Top-level `list`/`total`; filters operator, admin_id, action, module, startDate, endDate", body = crate::openapi::shapes::LogList)))]
+    params(("page" = Option<u64>, Query), ("page_size" = Option<u64>, Query), ("operator" = Option<String>, Query), ("admin_id" = Option<i64>, Query),
+        ("action" = Option<String>, Query, description = "e.g. `chat:read` (staff reads of chat content) or `privacy:retention` (purges)"),
+        ("module" = Option<String>, Query, description = "e.g. `privacy`"), ("session_id" = Option<i64>, Query, description = "Rows about this chat session"),
+        ("target" = Option<String>, Query, description = "Rows whose target is exactly this"),
+        ("startDate" = Option<String>, Query), ("endDate" = Option<String>, Query)),
+    responses((status = 200, description = "Top-level `list`/`total`; filters operator, admin_id, action, module, session_id, target, startDate, endDate. Append-only: no route updates or deletes these rows", body = crate::openapi::shapes::LogList)))]
 pub async fn list_logs(
     state: web::Data<AppState>,
     req: HttpRequest,

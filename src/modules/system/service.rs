@@ -302,6 +302,15 @@ fn apply_change(
     let label = req.label.clone();
     let sort = req.sort;
     let remark = req.remark.clone();
+    // `updated_at` moves only when something changes: the console saves a whole tab at once, and the
+    // retention purge's grace period counts from the setting's last real change.
+    let changed = new_key.as_ref().is_some_and(|k| *k != current.config_key)
+        || value != current.value
+        || kind != current.kind
+        || category.as_ref().is_some_and(|v| *v != current.category)
+        || label.as_ref().is_some_and(|v| *v != current.label)
+        || sort.is_some_and(|v| v != current.sort)
+        || remark.as_ref().is_some_and(|v| *v != current.remark);
     let mut active: system_config::ActiveModel = current.into();
     if let Some(k) = new_key {
         active.config_key = Set(k);
@@ -320,7 +329,9 @@ fn apply_change(
     if let Some(v) = remark {
         active.remark = Set(v);
     }
-    active.updated_at = Set(Utc::now());
+    if changed {
+        active.updated_at = Set(Utc::now());
+    }
     Ok(active)
 }
 
@@ -462,6 +473,15 @@ pub async fn order_payment_timeout_minutes(state: &AppState) -> i64 {
     }
 }
 
+/// When config `key` last changed (its row's `updated_at`), if it exists. Not cached: the retention job
+/// reads it once per pass.
+pub async fn config_changed_at(
+    db: &DatabaseConnection,
+    key: &str,
+) -> AppResult<Option<chrono::DateTime<Utc>>> {
+    Ok(find_by_key(db, key).await?.map(|row| row.updated_at))
+}
+
 /// Drops cached config values on every instance when configs change.
 pub struct ConfigCacheInvalidator(pub Arc<dyn Cache>);
 
@@ -572,6 +592,15 @@ pub async fn list_logs(
     }
     if let Some(module) = nonempty(&q.module) {
         query = query.filter(system_log::Column::Module.eq(module));
+    }
+    if let Some(id) = nonempty(&q.session_id) {
+        let id: i64 = id
+            .parse()
+            .map_err(|_| AppError::invalid_input("参数错误: session_id: 必须是整数"))?;
+        query = query.filter(system_log::Column::Target.eq(id.to_string()));
+    }
+    if let Some(target) = nonempty(&q.target) {
+        query = query.filter(system_log::Column::Target.eq(target));
     }
     if let Some(start) = nonempty(&q.start_date) {
         query = query.filter(system_log::Column::CreatedAt.gte(day_start(state, &start)?));

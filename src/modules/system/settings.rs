@@ -188,6 +188,12 @@ pub async fn message_type_allowed(state: &AppState, content_type: &str) -> bool 
     }
 }
 
+/// `message_retention_days` (default 0 = keep forever): chat message content and chat files older than
+/// this are purged by the retention job.
+pub async fn message_retention_days(state: &AppState) -> i64 {
+    int_setting(state, "message_retention_days", 0).await.max(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +208,8 @@ mod tests {
         assert!(check_write("platform_commission", None, "0.25").is_ok());
         assert!(check_write("platform_commission", None, "1.5").is_err());
         assert!(check_write("anything_else", None, "\"x\"").is_ok());
+        assert!(check_write("message_retention_days", None, "30").is_ok());
+        assert!(check_write("message_retention_days", None, "-1").is_err());
     }
 
     #[test]

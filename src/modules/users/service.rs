@@ -558,3 +558,34 @@ pub async fn admin_soft_delete(db: &DatabaseConnection, bus: &EventBus, id: i64)
     bus.notify();
     Ok(())
 }
+
+/// The username an erased account keeps: unique, and nothing about the person.
+pub fn erased_username(id: i64) -> String {
+    format!("deleted_{id}")
+}
+
+/// Erases an account's personal data (`POST /api/user/delete`): the username becomes
+/// [`erased_username`], email, phone, avatar and the password hash are emptied (no password can match
+/// an empty hash), and the account is disabled and marked deleted, announcing `AccountDisabled` (every
+/// token stops working and every socket closes). The row stays: orders, payments and the wallet ledger
+/// refer to it, and its `balance` is a money record.
+pub async fn erase_account(db: &DatabaseConnection, bus: &EventBus, id: i64) -> AppResult<()> {
+    let user = get_active(db, id).await?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let mut active: entity::ActiveModel = user.into();
+    active.username = Set(erased_username(id));
+    active.email = Set(None);
+    active.phone = Set(String::new());
+    active.avatar = Set(String::new());
+    active.password = Set(String::new());
+    active.status = Set(0);
+    active.tokens_valid_after = Set(now.timestamp_millis());
+    active.deleted_at = Set(Some(now));
+    active.updated_at = Set(now);
+    active.update(&txn).await?;
+    EventBus::record(&txn, &DomainEvent::account_disabled(Realm::User, id)).await?;
+    txn.commit().await?;
+    bus.notify();
+    Ok(())
+}
