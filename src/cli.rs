@@ -125,40 +125,42 @@ async fn reseal_all(
     batch: u64,
     report: &mut RotateReport,
 ) -> anyhow::Result<()> {
+    use crate::modules::{chat, files};
     let batch = batch.max(1);
-    let mut after = 0;
-    loop {
-        let done = crate::modules::chat::service::reseal_messages(state, after, batch)
-            .await
-            .map_err(|e| anyhow::anyhow!("re-sealing messages after id {after}: {e}"))?;
-        report.messages += done.resealed;
-        report.failed += done.failed;
-        if done.rows == 0 {
-            break;
-        }
-        after = done.last_id;
-        tracing::info!(
-            up_to_id = after,
-            resealed = report.messages,
-            "chat messages re-sealed"
-        );
-    }
-    let mut after = 0;
-    loop {
-        let done = crate::modules::files::service::reseal_file_names(state, after, batch)
-            .await
-            .map_err(|e| anyhow::anyhow!("re-sealing file names after id {after}: {e}"))?;
-        report.file_names += done.resealed;
-        report.failed += done.failed;
-        if done.rows == 0 {
-            break;
-        }
-        after = done.last_id;
-        tracing::info!(
-            up_to_id = after,
-            resealed = report.file_names,
-            "chat file names re-sealed"
-        );
-    }
+    let (resealed, failed) = reseal_table("chat messages", |after| {
+        chat::service::reseal_messages(state, after, batch)
+    })
+    .await?;
+    report.messages += resealed;
+    report.failed += failed;
+    let (resealed, failed) = reseal_table("chat file names", |after| {
+        files::service::reseal_file_names(state, after, batch)
+    })
+    .await?;
+    report.file_names += resealed;
+    report.failed += failed;
     Ok(())
+}
+
+/// Runs `batch_after` from id 0 until it finds no rows, logging progress: (re-sealed, failed).
+async fn reseal_table<F, Fut>(what: &str, mut batch_after: F) -> anyhow::Result<(u64, u64)>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<
+            Output = crate::error::AppResult<crate::modules::chat::service::Resealed>,
+        >,
+{
+    let (mut after, mut resealed, mut failed) = (0, 0, 0);
+    loop {
+        let done = batch_after(after)
+            .await
+            .map_err(|e| anyhow::anyhow!("re-sealing {what} after id {after}: {e}"))?;
+        resealed += done.resealed;
+        failed += done.failed;
+        if done.rows == 0 {
+            return Ok((resealed, failed));
+        }
+        after = done.last_id;
+        tracing::info!(up_to_id = after, resealed, "{what} re-sealed");
+    }
 }
