@@ -296,7 +296,10 @@ async fn retention_shows_a_dry_run_then_purges_old_content_and_keeps_the_money_r
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(content.content.as_deref(), Some("我最近很焦虑"));
+    // Still there (sealed at rest), and it opens.
+    let opened =
+        mychat::modules::chat::service::open_message(&app.running.state.chat_keys, content);
+    assert_eq!(opened.content.as_deref(), Some("我最近很焦虑"));
 
     // After the grace period the job purges on its own.
     let mut purged = Value::Null;
