@@ -618,11 +618,11 @@ async fn next_seq<C: ConnectionTrait>(
 const INSERT_MESSAGE_COLUMNS: &str = "session_id, seq, sender_id, sender_type, content_type, content, \
      file_url, client_msg_id, is_read, created_at, key_id";
 
-/// Allocates the next `seq` of an active session and stores the message, sealed with that seq in its
-/// associated data. PostgreSQL: one conditional statement on a predicted seq
-/// ([`store_message_in_one_statement`]); otherwise, and when that keeps losing the seq to another
-/// sender, one short transaction whose session-row update allocates the seq and serializes the senders
-/// of one session. `None` when the session is not active.
+/// Allocates the next `seq` of an active session and stores the message, sealed, in one short
+/// transaction. The session row's update both allocates the seq and serializes the senders of one
+/// session. The seq is known before the insert because it is sealed into the content's associated data
+/// (PostgreSQL once did both in one statement; that cannot seal with the seq). `None` when the session
+/// is not active.
 async fn store_message(
     state: &AppState,
     session_id: i64,
@@ -634,12 +634,6 @@ async fn store_message(
     let backend = db.get_database_backend();
     let now = Utc::now();
     let conflict = |e: sea_orm::DbErr| unique_or_internal(e, "消息重复");
-    if backend == DatabaseBackend::Postgres
-        && let Some(stored) =
-            store_message_in_one_statement(state, session_id, sender_id, role, msg, now).await?
-    {
-        return Ok(stored);
-    }
     let txn = db.begin().await?;
     let Some(seq) = next_seq(&txn, session_id, now).await? else {
         return Ok(None);
@@ -694,80 +688,6 @@ async fn store_message(
         created_at: now,
         key_id: Some(sealed.key_id),
     }))
-}
-
-/// PostgreSQL: the seq is predicted from the session row, the message sealed with it, and the seq
-/// bump and the insert done in one statement that applies only if the seq is still the predicted one,
-/// so a message costs two round trips and no open transaction holds a connection between them (at
-/// 2,000 messages a second, the four round trips of a transaction exhausted the pool). Outer `None`:
-/// another sender kept taking the seq; the caller falls back to the transaction.
-async fn store_message_in_one_statement(
-    state: &AppState,
-    session_id: i64,
-    sender_id: i64,
-    role: Role,
-    msg: &NewMessage,
-    now: chrono::DateTime<Utc>,
-) -> AppResult<Option<Option<Message>>> {
-    let db = &state.db;
-    let backend = db.get_database_backend();
-    let sql = format!(
-        "WITH s AS (UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ? \
-         WHERE id = ? AND status = ? AND last_seq = ? RETURNING last_seq) \
-         INSERT INTO chat_messages ({INSERT_MESSAGE_COLUMNS}) \
-         SELECT ?, s.last_seq, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM s RETURNING id"
-    );
-    for _ in 0..3 {
-        let Some(current) = find_session(db, session_id).await? else {
-            return Ok(Some(None));
-        };
-        if current.status != status::ACTIVE {
-            return Ok(Some(None));
-        }
-        let seq = current.last_seq + 1;
-        let sealed = state
-            .chat_keys
-            .seal(msg.content.as_bytes(), &crypto::message_ad(session_id, seq))
-            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("sealing a message")))?;
-        let values: Vec<sea_orm::Value> = vec![
-            now.into(),
-            session_id.into(),
-            status::ACTIVE.into(),
-            current.last_seq.into(),
-            session_id.into(),
-            sender_id.into(),
-            role.as_str().into(),
-            msg.content_type.as_str().into(),
-            sealed.text.into(),
-            msg.file_url.as_str().into(),
-            msg.client_msg_id.clone().into(),
-            false.into(),
-            now.into(),
-            sealed.key_id.into(),
-        ];
-        let row = db
-            .query_one_raw(statement(backend, &sql, values))
-            .await
-            .map_err(|e| unique_or_internal(e, "消息重复"))?;
-        if let Some(row) = row {
-            return Ok(Some(Some(Message {
-                id: row.try_get::<i64>("", "id")?,
-                session_id,
-                seq,
-                sender_id,
-                sender_type: role.as_str().to_owned(),
-                content_type: msg.content_type.clone(),
-                content: Some(msg.content.clone()),
-                file_url: msg.file_url.clone(),
-                client_msg_id: msg.client_msg_id.clone(),
-                is_read: false,
-                read_time: None,
-                created_at: now,
-                key_id: Some(sealed.key_id),
-            })));
-        }
-    }
-    Ok(None)
 }
 
 /// Shown in place of a message whose content does not open (a lost key or a changed row); the cause is
