@@ -76,7 +76,8 @@ pub struct RotateReport {
 
 /// `mychat admin rotate-chat-key`: adds a key to `<data_dir>/chat_keys.json` and makes it active (unless
 /// `reencrypt_only`), then re-seals every message and chat file name not sealed with the active key, in
-/// batches of one transaction each; a run that stops midway is resumed by running it again.
+/// batches of one transaction each; a run that stops midway is resumed by running it again. One rotation
+/// runs at a time per data dir ([`crate::modules::chat::crypto::lock_rotation`]): a second one is refused.
 ///
 /// A running server keeps reading every row (it reloads the key file when it meets a key it does not
 /// know) and seals with the new key within `privacy.key_reload_secs`. Rows it seals with the old key in
@@ -87,6 +88,7 @@ pub async fn rotate_chat_key(
     options: RotateOptions,
 ) -> anyhow::Result<RotateReport> {
     use crate::modules::chat::crypto;
+    let _rotation = crypto::lock_rotation(&settings)?;
     let added = if options.reencrypt_only {
         None
     } else {

@@ -356,6 +356,65 @@ async fn rotating_the_key_during_chat_keeps_every_message_readable() {
     assert_eq!((again.active_key, again.messages), (2, 0));
 }
 
+/// Two operators rotating at once: without the lock both added "key 2" (one of them lost, with every row
+/// sealed with it) or keys 2 and 3.
+#[tokio::test]
+async fn a_second_rotation_while_one_runs_is_refused_and_no_key_is_lost() {
+    let app = spawn_app_with(&[("privacy.key_reload_secs", json!(1))]).await;
+    let b = booking(&app, 30, 100).await;
+    let (session_id, mut user, _counselor) = active_chat(&app, &b).await;
+    say(&mut user, "before both").await;
+    let settings = (*app.running.state.settings).clone();
+    // Polled first, the waiting rotation holds the lock through its wait for the servers.
+    let (first, second) = tokio::join!(
+        rotate_chat_key(settings.clone(), RotateOptions::default()),
+        rotate_chat_key(
+            settings.clone(),
+            RotateOptions {
+                wait_for_servers: false,
+                ..Default::default()
+            },
+        ),
+    );
+    let done = first.expect("the first rotation runs");
+    let refused = second.expect_err("the second rotation is refused while the first runs");
+    assert!(
+        refused
+            .to_string()
+            .contains("another `mychat admin rotate-chat-key` is running"),
+        "{refused}"
+    );
+    assert_eq!(done.active_key, 2);
+    let key_file: Value = serde_json::from_str(
+        &std::fs::read_to_string(app.data_dir.path().join("chat_keys.json")).unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<i64> = key_file["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2]);
+    assert_eq!(key_file["active"], 2);
+    say(&mut user, "after both").await;
+    assert_eq!(
+        contents_read_by(&app, session_id, &b.buyer_token).await,
+        ["before both", "after both"]
+    );
+    // The lock went with the run: the next rotation goes ahead.
+    let next = rotate_chat_key(
+        settings,
+        RotateOptions {
+            wait_for_servers: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.active_key, 3);
+}
+
 #[tokio::test]
 async fn configured_keys_seal_and_rotation_asks_the_operator_to_add_the_key() {
     let key = |byte: u8| base64::engine::general_purpose::STANDARD.encode([byte; 32]);

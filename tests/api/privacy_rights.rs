@@ -395,6 +395,7 @@ async fn a_user_exports_their_account_orders_money_and_conversations_as_one_docu
     assert!(!doc["wallet_transactions"].as_array().unwrap().is_empty());
     assert!(doc["reviews"].is_array());
     assert!(doc["counselor"].is_null());
+    assert!(doc["counselor_finance"].is_null());
     let sessions = doc["chat_sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["id"], session_id);
@@ -421,6 +422,39 @@ async fn a_user_exports_their_account_orders_money_and_conversations_as_one_docu
         2
     );
     assert_eq!(theirs.body["data"]["counselor"]["id"], b.counselor_id);
+    // Their money: the session's income, then a withdrawal with the bank details they gave.
+    let finance = &theirs.body["data"]["counselor_finance"];
+    assert_eq!(finance["account"]["counselor_id"], b.counselor_id);
+    let earned = finance["account"]["balance"].as_f64().unwrap();
+    assert!(earned > 0.0, "{finance}");
+    let kinds = |f: &Value| -> Vec<String> {
+        f["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds(finance), ["income"]);
+    app.post(
+        Api::User,
+        "/api/chat/counselor/withdraw",
+        json!({"amount": earned, "bank_name": "银行", "bank_account": "6222000000001234", "account_name": "李"}),
+        Some(&b.counselor_token),
+    )
+    .await
+    .assert_status(200);
+    let after = app
+        .get(Api::User, "/api/user/export", Some(&b.counselor_token))
+        .await;
+    let finance = &after.body["data"]["counselor_finance"];
+    assert_eq!(kinds(finance), ["income", "withdraw_freeze"]);
+    assert_eq!(finance["account"]["balance"], 0.0);
+    assert_eq!(
+        finance["withdrawals"][0]["bank_account"],
+        "6222000000001234"
+    );
+    assert_eq!(finance["withdrawals"][0]["amount"], earned);
     assert!(
         theirs.body["data"]["orders"]
             .as_array()

@@ -33,6 +33,8 @@ use crate::config::Settings;
 
 /// The generated key file, next to `secrets.json`.
 pub const KEY_FILE: &str = "chat_keys.json";
+/// Taken by a rotation for its whole run (see [`lock_rotation`]).
+pub const ROTATION_LOCK_FILE: &str = "chat_keys.lock";
 
 const KEY_LEN: usize = 32;
 const TAG_LEN: usize = 16;
@@ -282,6 +284,39 @@ fn ensure_key_file(path: &Path) -> anyhow::Result<()> {
     )?;
     tracing::warn!(path = %path.display(), "no chat keys configured: generated one and saved it; back this file up with the database");
     Ok(())
+}
+
+/// Held for the whole of a rotation. Two rotations of one data dir at once would each add "the next" key:
+/// one of the two would be lost with every row sealed with it. An advisory lock on
+/// `<data_dir>/chat_keys.lock`, which the system drops when the process ends, so a crashed run leaves
+/// nothing to clean up.
+#[derive(Debug)]
+pub struct RotationLock {
+    _file: std::fs::File,
+}
+
+/// Takes the rotation lock of `settings`' data dir, or says that another rotation holds it.
+pub fn lock_rotation(settings: &Settings) -> anyhow::Result<RotationLock> {
+    let dir = &settings.server.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(ROTATION_LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(RotationLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `mychat admin rotate-chat-key` is running on {}: wait for it to finish, then run \
+             this again if it is still needed",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 /// Adds a new random key to the key file (created if missing) and makes it active. Returns its id.

@@ -418,3 +418,54 @@ pub async fn ledger_sums<C: ConnectionTrait>(db: &C, counselor_id: i64) -> AppRe
         .await?;
     Ok(row.unwrap_or_default())
 }
+
+/// A counselor's money records for their own data export (`GET /api/user/export`): the account, every
+/// ledger row and every withdrawal with the bank details they entered, oldest first; amounts in yuan like
+/// the rest of the API. `account` is null before the first income.
+pub async fn export_of_counselor(
+    db: &DatabaseConnection,
+    counselor_id: i64,
+) -> AppResult<serde_json::Value> {
+    use super::dto::{AccountView, WithdrawView};
+    use crate::money::to_yuan;
+    use sea_orm::QueryOrder;
+    let account = account::Entity::find()
+        .filter(account::Column::CounselorId.eq(counselor_id))
+        .one(db)
+        .await?;
+    let ledger = ledger::Entity::find()
+        .filter(ledger::Column::CounselorId.eq(counselor_id))
+        .order_by_asc(ledger::Column::Id)
+        .all(db)
+        .await?;
+    let withdrawals = withdrawal::Entity::find()
+        .filter(withdrawal::Column::CounselorId.eq(counselor_id))
+        .order_by_asc(withdrawal::Column::Id)
+        .all(db)
+        .await?;
+    let transactions: Vec<serde_json::Value> = ledger
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id,
+                "type": t.kind,
+                "balance_delta": to_yuan(t.balance_delta),
+                "frozen_delta": to_yuan(t.frozen_delta),
+                "balance_after": to_yuan(t.balance_after),
+                "frozen_after": to_yuan(t.frozen_after),
+                "reference_type": t.reference_type,
+                "reference_id": t.reference_id,
+                "description": t.description,
+                "created_at": t.created_at,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "account": account.map(|a| AccountView::new(&a, serde_json::Value::Null)),
+        "transactions": transactions,
+        "withdrawals": withdrawals
+            .iter()
+            .map(|w| WithdrawView::new(w, serde_json::Value::Null))
+            .collect::<Vec<_>>(),
+    }))
+}

@@ -25,6 +25,9 @@ pub struct ExportDocument {
     /// The counselor profile, null for a plain user.
     pub counselor: Option<serde_json::Value>,
     pub counselor_applications: Vec<serde_json::Value>,
+    /// A counselor's money, null for a plain user: `account` (the withdraw page's object), every
+    /// `transactions` row of its ledger and every `withdrawals` request, bank details included.
+    pub counselor_finance: Option<serde_json::Value>,
     /// Every session as buyer (`role` `user`) or counselor (`role` `counselor`), with its `messages`.
     pub chat_sessions: Vec<serde_json::Value>,
     pub notifications: Vec<serde_json::Value>,

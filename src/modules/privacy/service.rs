@@ -10,6 +10,7 @@ use crate::modules::auth::{CurrentUser, service as auth};
 use crate::modules::chat::records as chat_records;
 use crate::modules::counselors::{privacy as counselor_privacy, service as counselors};
 use crate::modules::files::service as files;
+use crate::modules::finance::service as finance;
 use crate::modules::notifications::service as notifications;
 use crate::modules::orders::service as orders;
 use crate::modules::payments::{service as payments, wallet};
@@ -31,7 +32,7 @@ fn everything() -> Pagination {
 }
 
 /// `GET /api/user/export`: the account, orders (as buyer and as counselor), payments, the wallet
-/// ledger, reviews, counselor profile and applications, chat sessions (both roles) with every message,
+/// ledger, reviews, counselor profile, applications and finance (account, ledger, withdrawals), chat sessions (both roles) with every message,
 /// notifications and uploaded files, as one JSON document.
 pub async fn export(state: &AppState, user_id: i64) -> AppResult<Value> {
     let user = users::get_active(&state.db, user_id).await?;
@@ -41,6 +42,10 @@ pub async fn export(state: &AppState, user_id: i64) -> AppResult<Value> {
     let payments = payments::list_payments(&state.db, user_id, None, None, &everything()).await?;
     let ledger = wallet::list_transactions(&state.db, user_id, None, &everything()).await?;
     let counselor_part = counselor_privacy::export_of_user(state, user_id).await?;
+    let counselor_finance = match &counselor {
+        Some(c) => finance::export_of_counselor(&state.db, c.id).await?,
+        None => Value::Null,
+    };
     let sessions = chat_records::export_sessions(state, user_id).await?;
     let notifications = notifications::all_of_user(&state.db, user_id).await?;
     let uploads: Vec<Value> = files::files_of(state, user_id)
@@ -69,6 +74,7 @@ pub async fn export(state: &AppState, user_id: i64) -> AppResult<Value> {
         "reviews": counselor_part["reviews"],
         "counselor": counselor_part["counselor"],
         "counselor_applications": counselor_part["applications"],
+        "counselor_finance": counselor_finance,
         "chat_sessions": sessions,
         "notifications": notifications,
         "files": uploads,
