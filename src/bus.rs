@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -239,6 +239,16 @@ pub trait Subscriber: Send + Sync {
     }
     /// Must be idempotent: a crash between delivery and acknowledgement delivers again.
     async fn handle(&self, event: &DomainEvent) -> anyhow::Result<()>;
+    /// The events of one claimed batch, oldest first: one result per event, in the same order (an
+    /// event without one counts as failed). The default hands them to [`Subscriber::handle`] one by
+    /// one; a subscriber that writes for many events at once does it in fewer round trips here.
+    async fn handle_batch(&self, events: &[&DomainEvent]) -> Vec<anyhow::Result<()>> {
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            results.push(self.handle(event).await);
+        }
+        results
+    }
 }
 
 pub mod outbox {
@@ -267,12 +277,20 @@ pub mod outbox {
 }
 
 const BATCH_SIZE: u64 = 100;
+
 const CLAIM_LEASE: Duration = Duration::from_secs(60);
 const IDLE_POLL: Duration = Duration::from_millis(500);
 const BROADCAST_CHANNEL: &str = "events";
 /// How far before a noticed loss of the relay's subscription events are replayed: the probe's period and
 /// timeout ([`supervisor::PROBE_EVERY`]), and the clock skew between instances.
 const MISSED_MARGIN: Duration = Duration::from_secs(10);
+
+/// An outbox row every [`Scope::Once`] subscriber took, waiting to be marked processed and relayed.
+struct Delivered {
+    id: i64,
+    payload: String,
+    event: DomainEvent,
+}
 
 pub struct EventBus {
     db: DatabaseConnection,
@@ -307,17 +325,35 @@ impl EventBus {
     /// Writes `event` to the outbox on `conn`, which should be the transaction of the change it announces.
     /// Call [`EventBus::notify`] after the commit for prompt delivery.
     pub async fn record<C: ConnectionTrait>(conn: &C, event: &DomainEvent) -> anyhow::Result<()> {
-        let now = Utc::now();
-        outbox::ActiveModel {
-            event_type: Set(event.name().to_owned()),
-            payload: Set(serde_json::to_string(event)?),
-            attempts: Set(0),
-            available_at: Set(now),
-            created_at: Set(now),
-            ..Default::default()
+        Self::record_all(conn, std::slice::from_ref(event)).await
+    }
+
+    /// [`EventBus::record`] for several events, in one statement.
+    pub async fn record_all<C: ConnectionTrait>(
+        conn: &C,
+        events: &[DomainEvent],
+    ) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
         }
-        .insert(conn)
-        .await?;
+        let now = Utc::now();
+        let rows = events
+            .iter()
+            .map(|event| {
+                Ok(outbox::ActiveModel {
+                    event_type: Set(event.name().to_owned()),
+                    payload: Set(serde_json::to_string(event)?),
+                    attempts: Set(0),
+                    available_at: Set(now),
+                    created_at: Set(now),
+                    ..Default::default()
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Without RETURNING: nobody reads the row back, and it would send the payload back too.
+        outbox::Entity::insert_many(rows)
+            .exec_without_returning(conn)
+            .await?;
         Ok(())
     }
 
@@ -393,13 +429,111 @@ impl EventBus {
     }
 
     /// Claims up to one batch and delivers it. Returns how many rows were handled.
+    ///
+    /// Each [`Scope::Once`] subscriber gets the whole batch at once ([`Subscriber::handle_batch`]). The
+    /// rows every subscriber took are marked processed together, in one statement after the batch: one
+    /// commit per batch instead of one per row, which under load was most of the dispatcher's writes. A
+    /// crash before it redelivers them, which the subscribers' idempotence allows.
     async fn dispatch_batch(&self) -> anyhow::Result<usize> {
         let batch = self.claim_batch().await?;
         let count = batch.len();
+        let mut readable = Vec::with_capacity(count);
         for row in batch {
-            self.deliver(row).await?;
+            match serde_json::from_str::<DomainEvent>(&row.payload) {
+                Ok(event) => readable.push((row, event)),
+                Err(e) => self.park_unreadable(&row, &e).await?,
+            }
+        }
+        let events: Vec<&DomainEvent> = readable.iter().map(|(_, event)| event).collect();
+        let mut failures: Vec<Option<String>> = vec![None; events.len()];
+        for subscriber in self.subscribers_in(Scope::Once) {
+            let mut results = subscriber.handle_batch(&events).await.into_iter();
+            for (failure, event) in failures.iter_mut().zip(&events) {
+                let result = results
+                    .next()
+                    .unwrap_or_else(|| Err(anyhow::anyhow!("no result for this event")));
+                if let Err(e) = result {
+                    tracing::warn!(subscriber = subscriber.name(), event = event.name(), error.cause_chain = ?e, "subscriber failed; will retry");
+                    *failure = Some(format!("{}: {e:#}", subscriber.name()));
+                }
+            }
+        }
+        drop(events);
+        let mut delivered = Vec::with_capacity(readable.len());
+        let mut retries = Vec::new();
+        for ((row, event), failure) in readable.into_iter().zip(failures) {
+            match failure {
+                None => delivered.push(Delivered {
+                    id: row.id,
+                    payload: row.payload,
+                    event,
+                }),
+                Some(error) => retries.push((row, error)),
+            }
+        }
+        self.acknowledge(&delivered).await?;
+        for (row, error) in retries {
+            self.release_for_retry(&row, error).await?;
+        }
+        for done in &delivered {
+            self.broadcast(done).await;
         }
         Ok(count)
+    }
+
+    /// A payload no subscriber can read will never succeed: it is parked with the reason.
+    async fn park_unreadable(
+        &self,
+        row: &outbox::Model,
+        error: &serde_json::Error,
+    ) -> anyhow::Result<()> {
+        use outbox::Column as C;
+        tracing::error!(id = row.id, event_type = %row.event_type, error = %error, "unreadable outbox event");
+        outbox::Entity::update_many()
+            .col_expr(C::ProcessedAt, Expr::value(Utc::now()))
+            .col_expr(C::LastError, Expr::value(format!("unreadable: {error}")))
+            .filter(C::Id.eq(row.id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Releases a row a subscriber failed on, for a retry after a backoff that doubles per attempt.
+    async fn release_for_retry(&self, row: &outbox::Model, error: String) -> anyhow::Result<()> {
+        use outbox::Column as C;
+        let backoff = 2_i64.saturating_pow(row.attempts.clamp(0, 10) as u32);
+        outbox::Entity::update_many()
+            .col_expr(C::Attempts, Expr::value(row.attempts + 1))
+            .col_expr(C::LastError, Expr::value(error))
+            .col_expr(C::LockedBy, Expr::value(Option::<String>::None))
+            .col_expr(
+                C::LockedUntil,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
+            .col_expr(
+                C::AvailableAt,
+                Expr::value(Utc::now() + chrono::Duration::seconds(backoff)),
+            )
+            .filter(C::Id.eq(row.id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks delivered rows processed.
+    async fn acknowledge(&self, delivered: &[Delivered]) -> anyhow::Result<()> {
+        use outbox::Column as C;
+        if delivered.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = delivered.iter().map(|d| d.id).collect();
+        outbox::Entity::update_many()
+            .col_expr(C::ProcessedAt, Expr::value(Utc::now()))
+            .col_expr(C::Attempts, Expr::col(C::Attempts).add(1))
+            .filter(C::Id.is_in(ids))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     async fn claim_batch(&self) -> anyhow::Result<Vec<outbox::Model>> {
@@ -424,7 +558,8 @@ impl EventBus {
             .filter(claimable())
             .order_by_asc(C::Id)
             .limit(BATCH_SIZE);
-        if txn.get_database_backend() != DatabaseBackend::Sqlite {
+        let row_locks = txn.get_database_backend() != DatabaseBackend::Sqlite;
+        if row_locks {
             select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
         let ids: Vec<i64> = select.into_tuple().all(&txn).await?;
@@ -432,80 +567,43 @@ impl EventBus {
             txn.commit().await?;
             return Ok(Vec::new());
         }
-        outbox::Entity::update_many()
+        let mut claim = outbox::Entity::update_many()
             .col_expr(C::LockedBy, Expr::value(token.clone()))
             .col_expr(
                 C::LockedUntil,
                 Expr::value(now + chrono::Duration::from_std(CLAIM_LEASE)?),
             )
-            .filter(C::Id.is_in(ids))
-            .filter(claimable())
-            .exec(&txn)
-            .await?;
+            .filter(C::Id.is_in(ids.clone()));
+        // With row locks the selected rows are this claim's already, so the update goes by primary key
+        // alone. Filtered again, InnoDB walked the `processed_at` index instead and waited for rows other
+        // transactions were inserting, whose next insert waited for this claim's gap locks: a deadlock
+        // that failed their request (the money storm on MariaDB). SQLite has no row locks: there the
+        // filter is what keeps a claim exclusive.
+        if !row_locks {
+            claim = claim.filter(claimable());
+        }
+        claim.exec(&txn).await?;
         txn.commit().await?;
+        // By primary key: `locked_by` has no index, and the table keeps every delivered row (the replay
+        // reads them), so a filter on the token alone scanned it all on every batch.
         Ok(outbox::Entity::find()
+            .filter(C::Id.is_in(ids))
             .filter(C::LockedBy.eq(token))
             .order_by_asc(C::Id)
             .all(&self.db)
             .await?)
     }
 
-    async fn deliver(&self, row: outbox::Model) -> anyhow::Result<()> {
-        use outbox::Column as C;
-        let event: DomainEvent = match serde_json::from_str(&row.payload) {
-            Ok(e) => e,
-            Err(e) => {
-                // A payload no subscriber can read will never succeed: park it with the reason.
-                tracing::error!(id = row.id, event_type = %row.event_type, error = %e, "unreadable outbox event");
-                outbox::Entity::update_many()
-                    .col_expr(C::ProcessedAt, Expr::value(Utc::now()))
-                    .col_expr(C::LastError, Expr::value(format!("unreadable: {e}")))
-                    .filter(C::Id.eq(row.id))
-                    .exec(&self.db)
-                    .await?;
-                return Ok(());
-            }
-        };
-        let mut failure = None;
-        for subscriber in self.subscribers_in(Scope::Once) {
-            if let Err(e) = subscriber.handle(&event).await {
-                tracing::warn!(subscriber = subscriber.name(), event = event.name(), error.cause_chain = ?e, "subscriber failed; will retry");
-                failure = Some(format!("{}: {e:#}", subscriber.name()));
-            }
-        }
-        if let Some(error) = failure {
-            let backoff = 2_i64.saturating_pow(row.attempts.clamp(0, 10) as u32);
-            outbox::Entity::update_many()
-                .col_expr(C::Attempts, Expr::value(row.attempts + 1))
-                .col_expr(C::LastError, Expr::value(error))
-                .col_expr(C::LockedBy, Expr::value(Option::<String>::None))
-                .col_expr(
-                    C::LockedUntil,
-                    Expr::value(Option::<chrono::DateTime<Utc>>::None),
-                )
-                .col_expr(
-                    C::AvailableAt,
-                    Expr::value(Utc::now() + chrono::Duration::seconds(backoff)),
-                )
-                .filter(C::Id.eq(row.id))
-                .exec(&self.db)
-                .await?;
-            return Ok(());
-        }
-        outbox::Entity::update_many()
-            .col_expr(C::ProcessedAt, Expr::value(Utc::now()))
-            .col_expr(C::Attempts, Expr::value(row.attempts + 1))
-            .filter(C::Id.eq(row.id))
-            .exec(&self.db)
-            .await?;
-        let published = self.pubsub.publish(BROADCAST_CHANNEL, &row.payload).await;
+    /// Relays a processed row to every instance; this instance's [`Scope::EveryInstance`] subscribers
+    /// take it directly when the relay is down or its listener is not subscribed.
+    async fn broadcast(&self, done: &Delivered) {
+        let published = self.pubsub.publish(BROADCAST_CHANNEL, &done.payload).await;
         if let Err(e) = &published {
             tracing::debug!(error.cause_chain = ?e, "event broadcast failed; handling it on this instance");
         }
         if published.is_err() || !self.listening.load(Ordering::Acquire) {
-            self.handle_everywhere(&event).await;
+            self.handle_everywhere(&done.event).await;
         }
-        Ok(())
     }
 
     /// Hands `event` to this instance's [`Scope::EveryInstance`] subscribers.

@@ -94,3 +94,70 @@ async fn a_failing_subscriber_gets_the_event_again() {
     }
     assert_eq!(events, vec![DomainEvent::RbacChanged]);
 }
+
+/// Fails the first delivery of `ConfigChanged` for key "flaky"; records the other `ConfigChanged` keys.
+#[derive(Default)]
+struct FlakyOnOne {
+    seen: Mutex<Vec<String>>,
+    failed_once: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Subscriber for FlakyOnOne {
+    fn name(&self) -> &'static str {
+        "test-flaky-on-one"
+    }
+
+    async fn handle(&self, event: &DomainEvent) -> anyhow::Result<()> {
+        let DomainEvent::ConfigChanged { keys } = event else {
+            return Ok(());
+        };
+        if keys == &["flaky"] && !self.failed_once.swap(true, Ordering::SeqCst) {
+            anyhow::bail!("simulated failure");
+        }
+        self.seen.lock().unwrap().extend(keys.iter().cloned());
+        Ok(())
+    }
+}
+
+/// A batch is acknowledged together: the events every subscriber took are processed at once (each
+/// delivered once), and only the one a subscriber failed on waits for its retry.
+#[tokio::test]
+async fn in_a_batch_only_the_failed_event_is_retried() {
+    use mychat::bus::{EventBus, outbox};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = spawn_app().await;
+    let flaky = Arc::new(FlakyOnOne::default());
+    app.running.state.bus.subscribe(flaky.clone());
+    let changed = |key: &str| DomainEvent::ConfigChanged {
+        keys: vec![key.to_owned()],
+    };
+    EventBus::record_all(
+        app.db(),
+        &[changed("first"), changed("flaky"), changed("last")],
+    )
+    .await
+    .unwrap();
+    app.running.state.bus.notify();
+    let seen = || flaky.seen.lock().unwrap().clone();
+    assert!(app.eventually(|| async { seen().len() >= 2 }).await);
+    assert_eq!(seen(), ["first", "last"]);
+    // The retry comes after its 1 s backoff.
+    assert!(app.eventually(|| async { seen().len() >= 3 }).await);
+    app.running.state.bus.drain().await;
+    assert_eq!(seen(), ["first", "last", "flaky"], "each delivered once");
+    let rows = outbox::Entity::find()
+        .filter(outbox::Column::EventType.eq("config_changed"))
+        .all(app.db())
+        .await
+        .unwrap();
+    let attempts = |key: &str| {
+        rows.iter()
+            .find(|r| r.payload.contains(&format!("\"{key}\"")))
+            .map(|r| (r.attempts, r.processed_at.is_some()))
+    };
+    assert_eq!(attempts("first"), Some((1, true)));
+    assert_eq!(attempts("last"), Some((1, true)));
+    assert_eq!(attempts("flaky"), Some((2, true)));
+}
