@@ -77,6 +77,63 @@ async fn a_paid_order_notifies_the_buyer_and_the_counselors_user_once() {
     assert_eq!(counselor_inbox["notifications"][0]["title"], "您有新的订单");
 }
 
+/// Facts that arrive in one outbox batch are written together: each once, however often it repeats in
+/// the batch or was written before, and each with its push event.
+#[tokio::test]
+async fn a_batch_of_facts_creates_each_notification_once() {
+    use mychat::bus::{EventBus, outbox};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (buyer_id, buyer) = app.user_with_token("buyer").await;
+    let (counselor_user_id, counselor_token) = app.user_with_token("counselor1").await;
+    let counselor_id = app
+        .post(
+            Api::Admin,
+            "/api/admin/counselors",
+            json!({ "name": "有账号", "price": 1, "user_id": counselor_user_id }),
+            Some(&admin),
+        )
+        .await
+        .body["data"]["id"]
+        .as_i64()
+        .unwrap();
+    publish(&app, paid(100, buyer_id, counselor_id)).await;
+    assert!(wait_for_total(&app, &buyer, 1).await);
+
+    // One statement, so one batch: order 100 again, 101 twice, 102, 103.
+    let events: Vec<DomainEvent> = [100, 101, 101, 102, 103]
+        .into_iter()
+        .map(|order_id| paid(order_id, buyer_id, counselor_id))
+        .collect();
+    EventBus::record_all(app.db(), &events).await.unwrap();
+    app.running.state.bus.notify();
+
+    assert!(wait_for_total(&app, &buyer, 4).await);
+    assert!(wait_for_total(&app, &counselor_token, 4).await);
+    app.running.state.bus.drain().await;
+    assert_eq!(inbox(&app, &buyer, "").await["total"], 4);
+    let mut orders: Vec<i64> = inbox(&app, &counselor_token, "").await["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let extra: serde_json::Value =
+                serde_json::from_str(n["extra_data"].as_str().unwrap()).unwrap();
+            extra["order_id"].as_i64().unwrap()
+        })
+        .collect();
+    orders.sort_unstable();
+    assert_eq!(orders, [100, 101, 102, 103]);
+    let pushes = outbox::Entity::find()
+        .filter(outbox::Column::EventType.eq("notification_created"))
+        .count(app.db())
+        .await
+        .unwrap();
+    assert_eq!(pushes, 8, "one push event per notification created");
+}
+
 #[tokio::test]
 async fn each_announced_fact_reaches_its_reader() {
     let app = spawn_app().await;

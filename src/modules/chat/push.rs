@@ -31,6 +31,11 @@ impl Subscriber for NotificationPusher {
         else {
             return Ok(());
         };
+        // Nobody to push to: skip reading it (the usual case; the list shows it when they come back).
+        // Presence that cannot be read is no answer, so then it is pushed as usual.
+        if let Ok(false) = self.hub.is_online(*user_id).await {
+            return Ok(());
+        }
         let Some(n) = notifications::find(&self.db, *notification_id)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?

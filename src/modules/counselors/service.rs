@@ -39,6 +39,25 @@ pub async fn find_counselor<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Op
     Ok(counselor::Entity::find_by_id(id).one(db).await?)
 }
 
+/// The user accounts of those of `ids` that have one, by counselor id, in one query.
+pub async fn user_ids_of(db: &DatabaseConnection, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, Option<i64>)> = counselor::Entity::find()
+        .select_only()
+        .column(counselor::Column::Id)
+        .column(counselor::Column::UserId)
+        .filter(counselor::Column::Id.is_in(ids.to_vec()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, user_id)| Some((id, user_id?)))
+        .collect())
+}
+
 pub async fn get_counselor<C: ConnectionTrait>(db: &C, id: i64) -> AppResult<Counselor> {
     find_counselor(db, id)
         .await?

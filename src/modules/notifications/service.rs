@@ -1,17 +1,19 @@
 //! Rules for notifications: the receiver's own list and read marks, and idempotent creation (used only
 //! by the bus subscriber in [`super::subscriber`]).
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::dto::{ListQuery, NotificationView, Receiver};
 use super::entity::{self, Model as Notification};
 use crate::bus::{DomainEvent, EventBus};
-use crate::error::{AppError, AppResult, is_unique_violation};
+use crate::error::{AppError, AppResult};
 use crate::http::Pagination;
 use crate::modules::users;
 
@@ -145,43 +147,62 @@ pub struct NewNotification {
     pub dedupe_key: String,
 }
 
-/// Inserts `new` with its `NotificationCreated` event in one transaction. Returns the id, or `None` when
-/// a notification with the same dedupe key already exists.
-pub async fn create_once(db: &DatabaseConnection, new: NewNotification) -> AppResult<Option<i64>> {
-    let txn = db.begin().await?;
-    let inserted = entity::ActiveModel {
-        user_id: Set(new.user_id),
-        kind: Set(new.kind.to_owned()),
-        level: Set(new.level.to_owned()),
-        title: Set(new.title.chars().take(255).collect()),
-        content: Set(Some(new.content)),
-        extra_data: Set(Some(new.extra_data.to_string())),
-        is_read: Set(false),
-        read_time: Set(None),
-        dedupe_key: Set(Some(new.dedupe_key.chars().take(100).collect())),
-        created_at: Set(Utc::now()),
-        ..Default::default()
+/// Creates the notifications whose dedupe key is not taken yet, with their `NotificationCreated` events,
+/// in one transaction (the events in one statement). Returns the ids created. Two deliveries of the same
+/// fact at once (a lease that ran out) make the second fail on the unique key; the bus retries it, and
+/// that pass finds them created.
+pub async fn create_all_once(
+    db: &DatabaseConnection,
+    news: Vec<NewNotification>,
+) -> AppResult<Vec<i64>> {
+    let mut keys = HashSet::new();
+    let news: Vec<(String, NewNotification)> = news
+        .into_iter()
+        .filter_map(|new| {
+            let key: String = new.dedupe_key.chars().take(100).collect();
+            keys.insert(key.clone()).then_some((key, new))
+        })
+        .collect();
+    if news.is_empty() {
+        return Ok(Vec::new());
     }
-    .insert(&txn)
-    .await;
-    let notification = match inserted {
-        Ok(n) => n,
-        Err(e) if is_unique_violation(&e) => {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    EventBus::record(
-        &txn,
-        &DomainEvent::NotificationCreated {
-            notification_id: notification.id,
-            user_id: notification.user_id,
-        },
-    )
-    .await?;
+    let txn = db.begin().await?;
+    let taken: HashSet<String> = entity::Entity::find()
+        .select_only()
+        .column(entity::Column::DedupeKey)
+        .filter(entity::Column::DedupeKey.is_in(keys))
+        .into_tuple::<Option<String>>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut created = Vec::new();
+    let mut events = Vec::new();
+    for (key, new) in news.into_iter().filter(|(key, _)| !taken.contains(key)) {
+        let row = entity::ActiveModel {
+            user_id: Set(new.user_id),
+            kind: Set(new.kind.to_owned()),
+            level: Set(new.level.to_owned()),
+            title: Set(new.title.chars().take(255).collect()),
+            content: Set(Some(new.content)),
+            extra_data: Set(Some(new.extra_data.to_string())),
+            is_read: Set(false),
+            read_time: Set(None),
+            dedupe_key: Set(Some(key)),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        let id = entity::Entity::insert(row).exec(&txn).await?.last_insert_id;
+        events.push(DomainEvent::NotificationCreated {
+            notification_id: id,
+            user_id: new.user_id,
+        });
+        created.push(id);
+    }
+    EventBus::record_all(&txn, &events).await?;
     txn.commit().await?;
-    Ok(Some(notification.id))
+    Ok(created)
 }
 
 /// One notification by id (for pushing it to the receiver's sockets).

@@ -236,6 +236,28 @@ pub struct NotificationSubscriber {
     pub db: DatabaseConnection,
 }
 
+impl NotificationSubscriber {
+    /// Creates the notifications of `events`: one lookup of the counselors' accounts, one transaction.
+    async fn create_for(&self, events: &[&DomainEvent]) -> anyhow::Result<()> {
+        let mut counselor_ids: Vec<i64> = events.iter().filter_map(|e| counselor_of(e)).collect();
+        counselor_ids.sort_unstable();
+        counselor_ids.dedup();
+        let accounts = counselors::service::user_ids_of(&self.db, &counselor_ids).await?;
+        let news = events
+            .iter()
+            .flat_map(|event| {
+                let ctx = Context {
+                    counselor_user_id: counselor_of(event)
+                        .and_then(|id| accounts.get(&id).copied()),
+                };
+                notifications_for(event, ctx)
+            })
+            .collect();
+        service::create_all_once(&self.db, news).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Subscriber for NotificationSubscriber {
     fn name(&self) -> &'static str {
@@ -243,16 +265,24 @@ impl Subscriber for NotificationSubscriber {
     }
 
     async fn handle(&self, event: &DomainEvent) -> anyhow::Result<()> {
-        let mut ctx = Context::default();
-        if let Some(counselor_id) = counselor_of(event) {
-            ctx.counselor_user_id = counselors::service::find_counselor(&self.db, counselor_id)
-                .await?
-                .and_then(|c| c.user_id);
+        self.create_for(&[event]).await
+    }
+
+    /// The whole batch at once; when that fails, each event on its own, so that one that cannot be
+    /// written does not hold the others back.
+    async fn handle_batch(&self, events: &[&DomainEvent]) -> Vec<anyhow::Result<()>> {
+        match self.create_for(events).await {
+            Ok(()) => events.iter().map(|_| Ok(())).collect(),
+            Err(e) if events.len() == 1 => vec![Err(e)],
+            Err(e) => {
+                tracing::warn!(events = events.len(), error.cause_chain = ?e, "notifications of a batch failed; creating them one event at a time");
+                let mut results = Vec::with_capacity(events.len());
+                for event in events {
+                    results.push(self.create_for(&[event]).await);
+                }
+                results
+            }
         }
-        for new in notifications_for(event, ctx) {
-            service::create_once(&self.db, new).await?;
-        }
-        Ok(())
     }
 }
 
