@@ -81,9 +81,18 @@ pub async fn transition<C: ConnectionTrait>(
     if to == OrderStatus::Paid {
         update = update.col_expr(order::Column::PayTime, Expr::value(now));
     }
-    if update.exec(txn).await?.rows_affected != 1 {
+    // The row as updated: in the update's own reply where the database has RETURNING (one round trip
+    // less on every transition, the pay step included), else read again after it.
+    let updated = if txn.support_returning() {
+        update.exec_with_returning(txn).await?.pop()
+    } else if update.exec(txn).await?.rows_affected == 1 {
+        Some(get_order(txn, order.id).await?)
+    } else {
+        None
+    };
+    let Some(updated) = updated else {
         return Err(AppError::conflict(MSG_STATE_CONFLICT));
-    }
+    };
     record_event(txn, order.id, Some(from), to, actor, actor_id, note).await?;
     let unserved = matches!(from, OrderStatus::PendingPayment | OrderStatus::Paid);
     if unserved && matches!(to, OrderStatus::Cancelled | OrderStatus::Refunded) {
@@ -102,7 +111,7 @@ pub async fn transition<C: ConnectionTrait>(
         },
     )
     .await?;
-    get_order(txn, order.id).await
+    Ok(updated)
 }
 
 /// Appends a timeline entry. `from` is `None` for the creation event.

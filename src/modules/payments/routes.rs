@@ -325,9 +325,12 @@ fn sandbox_secret(state: &AppState) -> AppResult<Vec<u8>> {
     Ok(sandbox::secret(&state.settings)?)
 }
 
+/// Applies a sandbox notification once its signature holds; `known` is the payment when the caller has
+/// just read it.
 async fn handle_sandbox(
     state: &AppState,
     notification: &SandboxNotification,
+    known: Option<&super::entity::payment::Model>,
 ) -> AppResult<(StatusCode, &'static str)> {
     if !state.settings.payments.sandbox_enabled {
         return Err(AppError::not_found("接口不存在"));
@@ -336,15 +339,26 @@ async fn handle_sandbox(
     if !notification.verify(&secret, chrono::Utc::now().timestamp()) {
         return Ok((StatusCode::UNAUTHORIZED, "验签失败"));
     }
-    let result = service::apply_confirmation(
-        state,
-        Channel::Sandbox,
-        &notification.payment_no,
-        &notification.transaction_id,
-        notification.amount,
-        serde_json::to_string(notification).ok(),
-    )
-    .await;
+    let raw = serde_json::to_string(notification).ok();
+    let (transaction_id, amount) = (&notification.transaction_id, notification.amount);
+    let result = match known {
+        Some(p) => {
+            service::apply_confirmation_to(state, Channel::Sandbox, p, transaction_id, amount, raw)
+                .await
+        }
+        None => {
+            let payment_no = &notification.payment_no;
+            service::apply_confirmation(
+                state,
+                Channel::Sandbox,
+                payment_no,
+                transaction_id,
+                amount,
+                raw,
+            )
+            .await
+        }
+    };
     Ok(apply_reply(result))
 }
 
@@ -358,7 +372,7 @@ pub async fn sandbox_callback(
     let Ok(notification) = serde_json::from_slice::<SandboxNotification>(&body) else {
         return Ok(wechat_reply(StatusCode::BAD_REQUEST, "请求无效"));
     };
-    let (status, message) = handle_sandbox(&state, &notification).await?;
+    let (status, message) = handle_sandbox(&state, &notification, None).await?;
     Ok(wechat_reply(status, message))
 }
 
@@ -438,7 +452,7 @@ pub async fn sandbox_pay(
     }
     let secret = sandbox_secret(&state)?;
     let notification = SandboxNotification::signed(&secret, &p.payment_no, p.amount);
-    let (status, message) = handle_sandbox(&state, &notification).await?;
+    let (status, message) = handle_sandbox(&state, &notification, Some(&p)).await?;
     Ok(html(
         status,
         sandbox::result_page(status.is_success(), message),

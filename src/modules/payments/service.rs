@@ -519,12 +519,20 @@ pub async fn apply_confirmation(
     amount: i64,
     raw: Option<String>,
 ) -> AppResult<Outcome> {
-    let p = payment::Entity::find()
-        .filter(payment::Column::PaymentNo.eq(payment_no))
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| AppError::not_found(MSG_PAYMENT_NOT_FOUND))?;
-    if channel_of(&p) != channel {
+    let p = find_by_no(&state.db, payment_no).await?;
+    apply_confirmation_to(state, channel, &p, transaction_id, amount, raw).await
+}
+
+/// [`apply_confirmation`] for a payment the caller has just read (the sandbox checkout's pay button).
+pub async fn apply_confirmation_to(
+    state: &AppState,
+    channel: Channel,
+    p: &Payment,
+    transaction_id: &str,
+    amount: i64,
+    raw: Option<String>,
+) -> AppResult<Outcome> {
+    if channel_of(p) != channel {
         return Err(AppError::bad_request("支付渠道不匹配"));
     }
     if p.status != STATUS_PENDING {
@@ -534,7 +542,7 @@ pub async fn apply_confirmation(
         return Err(AppError::bad_request("缺少交易号"));
     }
     let txn = state.db.begin().await?;
-    let outcome = confirm_in_txn(&txn, &p, transaction_id, amount, raw).await?;
+    let outcome = confirm_in_txn(&txn, p, transaction_id, amount, raw).await?;
     match outcome {
         Outcome::Applied | Outcome::AmountMismatch => {
             txn.commit().await?;
