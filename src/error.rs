@@ -140,7 +140,9 @@ impl AppError {
         }
     }
 
-    fn public_message(&self) -> String {
+    /// What a client may be told: the message, except that an internal error says only that the server
+    /// failed, or that a dependency is unavailable.
+    pub fn public_message(&self) -> String {
         match self {
             Self::Internal(cause) if is_outage(cause) => UNAVAILABLE_MESSAGE.to_owned(),
             Self::Internal(_) => INTERNAL_MESSAGE.to_owned(),

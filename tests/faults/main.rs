@@ -497,8 +497,17 @@ async fn database_cut_for_ten_seconds_answers_503_and_recovers_without_restart()
     app.fund_wallet(&token, 50.0).await;
     let counselor = app.insert_counselor(100, None, 1).await;
     let orders_before = count_orders(&app, &token).await;
+    let mut ws = connect(&app, "/ws", &token).await;
+    send(&mut ws, json!({"type": "ping"})).await;
+    next_of(&mut ws, "pong", 5).await;
 
     cluster.proxy.cut().await;
+    // A socket's frame that needs the database is refused as unavailable, like REST (not "server error").
+    send(&mut ws, json!({"type": "join", "session_id": 424242})).await;
+    assert_eq!(
+        next_of(&mut ws, "error", 15).await["data"]["error"],
+        "服务暂时不可用，请稍后再试"
+    );
     let cut = Instant::now();
     while cut.elapsed() < Duration::from_secs(10) {
         let started = Instant::now();

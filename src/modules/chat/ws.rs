@@ -521,8 +521,7 @@ impl Conn {
                 None
             }
             Err(e) => {
-                tracing::error!(error.cause_chain = ?e, "session lookup failed");
-                self.send(&error_frame("服务器内部错误"));
+                self.send(&error_frame(&public_message(&e)));
                 None
             }
         }
@@ -674,12 +673,17 @@ fn present_key(session_id: i64, user_id: i64) -> String {
 }
 
 /// What an error may tell a socket: the message, except for internal errors.
+/// The text of an `error` frame: as REST would say it (a database or Redis outage says the service is
+/// unavailable, not that the server failed); internal causes go to the log.
 fn public_message(e: &AppError) -> String {
     match e {
+        AppError::Internal(cause) if e.is_outage() => {
+            tracing::warn!(error.cause_chain = ?cause, "websocket frame refused: dependency unavailable");
+        }
         AppError::Internal(cause) => {
             tracing::error!(error.cause_chain = ?cause, "websocket handler failed");
-            crate::error::INTERNAL_MESSAGE.to_owned()
         }
-        other => other.to_string(),
+        _ => {}
     }
+    e.public_message()
 }
