@@ -37,9 +37,9 @@ fn paid(order_id: i64, user_id: i64, counselor_id: i64) -> DomainEvent {
     }
 }
 
-#[tokio::test]
-async fn a_paid_order_notifies_the_buyer_and_the_counselors_user_once() {
-    let app = spawn_app().await;
+/// A buyer and a counselor who has a user account: (buyer id, buyer token, counselor id, the counselor
+/// user's token).
+async fn buyer_and_counselor_with_account(app: &TestApp) -> (i64, String, i64, String) {
     let admin = app.admin_token().await;
     let (buyer_id, buyer) = app.user_with_token("buyer").await;
     let (counselor_user_id, counselor_token) = app.user_with_token("counselor1").await;
@@ -54,6 +54,14 @@ async fn a_paid_order_notifies_the_buyer_and_the_counselors_user_once() {
         .body["data"]["id"]
         .as_i64()
         .unwrap();
+    (buyer_id, buyer, counselor_id, counselor_token)
+}
+
+#[tokio::test]
+async fn a_paid_order_notifies_the_buyer_and_the_counselors_user_once() {
+    let app = spawn_app().await;
+    let (buyer_id, buyer, counselor_id, counselor_token) =
+        buyer_and_counselor_with_account(&app).await;
 
     publish(&app, paid(77, buyer_id, counselor_id)).await;
     // Delivered twice (a redelivery after a crash looks like this): still one each.
@@ -85,20 +93,8 @@ async fn a_batch_of_facts_creates_each_notification_once() {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (buyer_id, buyer) = app.user_with_token("buyer").await;
-    let (counselor_user_id, counselor_token) = app.user_with_token("counselor1").await;
-    let counselor_id = app
-        .post(
-            Api::Admin,
-            "/api/admin/counselors",
-            json!({ "name": "有账号", "price": 1, "user_id": counselor_user_id }),
-            Some(&admin),
-        )
-        .await
-        .body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let (buyer_id, buyer, counselor_id, counselor_token) =
+        buyer_and_counselor_with_account(&app).await;
     publish(&app, paid(100, buyer_id, counselor_id)).await;
     assert!(wait_for_total(&app, &buyer, 1).await);
 
