@@ -314,6 +314,12 @@ async fn redis_killed_and_restarted_mid_chat_delivery_resumes_and_revocations_ho
     )
     .await
     .assert_status(200);
+    // Kicked on the other instance: the reason arrives before the close.
+    assert_eq!(
+        next_of(&mut kicked_ws, "force_logout", 5).await["data"]["reason"],
+        "管理员强制下线"
+    );
+    assert!(closes(&mut kicked_ws, 5).await, "the kicked socket closes");
 
     cluster.redis.kill().await;
     cluster.redis.restart().await;
@@ -452,6 +458,7 @@ async fn redis_down_for_ten_seconds_rest_and_logins_keep_working() {
     )
     .await
     .assert_status(200);
+    next_of(&mut noisy_ws, "force_logout", 5).await;
     assert!(closes(&mut noisy_ws, 5).await, "the kicked socket closes");
     let (absent_id, _) = app.user_with_token("absent").await;
     let unknown = app

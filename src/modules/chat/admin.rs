@@ -497,9 +497,8 @@ async fn kick(
     });
     state
         .realtime
-        .send(Target::Users(vec![user_id]), &notice)
+        .kick(user_id, "管理员强制下线", Some(&notice))
         .await;
-    state.realtime.kick(user_id, "管理员强制下线").await;
     tracing::info!(admin_id = admin.0.id, user_id, "user kicked");
     ok_msg("用户已强制下线")
 }

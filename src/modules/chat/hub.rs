@@ -240,15 +240,23 @@ impl Hub {
     /// Closes every connection of `user_id` on every instance and revokes their tokens. Returns once the
     /// local sockets are closed and the user's presence is gone on every instance, so a second look right
     /// after sees the user offline.
-    pub async fn kick(&self, user_id: i64, reason: &str) {
+    ///
+    /// `farewell`, when given, is written to each socket right before its close frame, on every
+    /// instance. Sent on its own beforehand, it went through the relay while the local close did not, and
+    /// under load the close overtook it: the client never learned why it was logged out.
+    pub async fn kick(&self, user_id: i64, reason: &str, farewell: Option<&Value>) {
         let kick = Delivery::Kick {
             target: Target::Users(vec![user_id]),
             reason: reason.to_owned(),
         };
-        self.deliver_local(&kick, None).await;
+        let farewell = farewell.map(Value::to_string);
+        let local_frame = farewell
+            .as_deref()
+            .map(|text| encode(OpCode::Text, text.as_bytes()));
+        self.deliver_local(&kick, local_frame).await;
         if let Err(e) = self
             .pubsub
-            .publish(CHANNEL, &self.encode(&kick, None))
+            .publish(CHANNEL, &self.encode(&kick, farewell.as_deref()))
             .await
         {
             tracing::warn!(error.cause_chain = ?e, "kick publish failed; only local sockets were closed");
@@ -383,6 +391,9 @@ impl Hub {
             }
             Delivery::Kick { target, reason } => {
                 for id in self.local_ids(target) {
+                    if let (Some(frame), Some(conn)) = (&frame, self.conns.get(&id)) {
+                        let _ = conn.socket.send(frame.clone());
+                    }
                     let token = self.conns.get(&id).map(|c| (c.jti.clone(), c.token_ttl));
                     if let Some((jti, ttl)) = token
                         && let Err(e) = self.revocation.revoke(&jti, ttl).await
