@@ -116,6 +116,25 @@ pub fn for_update<S: QuerySelect>(select: S, backend: DatabaseBackend) -> S {
     }
 }
 
+/// Begins a transaction that reads rows and then writes them. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`, waiting like any writer): a deferred one that read first could not write after
+/// another connection had committed meanwhile, and failed at once with "database is locked" (a key
+/// rotation during chat did). Elsewhere, row locks do this job, so a plain `BEGIN`.
+pub async fn begin_read_then_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        return db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await;
+    }
+    db.begin().await
+}
+
 /// A raw statement written with `?` placeholders, which become `$n` on PostgreSQL.
 pub fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = if backend == DatabaseBackend::Postgres {

@@ -787,7 +787,7 @@ pub struct Resealed {
 pub async fn reseal_messages(state: &AppState, after_id: i64, batch: u64) -> AppResult<Resealed> {
     let keys = &state.chat_keys;
     let active = keys.active_id();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_read_then_write(&state.db).await?;
     let rows = message::Entity::find()
         .filter(message::Column::Id.gt(after_id))
         .filter(message::Column::Content.is_not_null())

@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    Set,
 };
 
 use super::entity::{self, Model as File, STATUS_DELETED, STATUS_NORMAL};
@@ -316,7 +316,7 @@ pub async fn reseal_file_names(
 ) -> AppResult<crate::modules::chat::service::Resealed> {
     let keys = &state.chat_keys;
     let active = keys.active_id();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_read_then_write(&state.db).await?;
     let rows = entity::Entity::find()
         .filter(entity::Column::Id.gt(after_id))
         .filter(entity::Column::RelationType.is_in(["session", "message"]))
