@@ -243,12 +243,21 @@ pub trait Subscriber: Send + Sync {
     /// event without one counts as failed). The default hands them to [`Subscriber::handle`] one by
     /// one; a subscriber that writes for many events at once does it in fewer round trips here.
     async fn handle_batch(&self, events: &[&DomainEvent]) -> Vec<anyhow::Result<()>> {
-        let mut results = Vec::with_capacity(events.len());
-        for event in events {
-            results.push(self.handle(event).await);
-        }
-        results
+        one_by_one(self, events).await
     }
+}
+
+/// [`Subscriber::handle`] for each event in turn: the default batch handling, and the fallback of a
+/// subscriber whose batch failed.
+pub async fn one_by_one<S: Subscriber + ?Sized>(
+    subscriber: &S,
+    events: &[&DomainEvent],
+) -> Vec<anyhow::Result<()>> {
+    let mut results = Vec::with_capacity(events.len());
+    for event in events {
+        results.push(subscriber.handle(event).await);
+    }
+    results
 }
 
 pub mod outbox {

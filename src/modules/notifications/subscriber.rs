@@ -276,11 +276,7 @@ impl Subscriber for NotificationSubscriber {
             Err(e) if events.len() == 1 => vec![Err(e)],
             Err(e) => {
                 tracing::warn!(events = events.len(), error.cause_chain = ?e, "notifications of a batch failed; creating them one event at a time");
-                let mut results = Vec::with_capacity(events.len());
-                for event in events {
-                    results.push(self.create_for(&[event]).await);
-                }
-                results
+                crate::bus::one_by_one(self, events).await
             }
         }
     }
