@@ -66,12 +66,17 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     );
     let passwords = PasswordHasher::new(&settings.auth)?;
     let chat_keys = Arc::new(crate::modules::chat::crypto::Keyring::load(&settings)?);
-    let bus = EventBus::new(db.clone(), infra.pubsub.clone());
+    let bus = EventBus::new(
+        db.clone(),
+        infra.pubsub.clone(),
+        settings.database.outbox_vacuum_after_rows,
+    );
     let realtime = crate::modules::chat::hub::Hub::new(
         infra.pubsub.clone(),
         infra.presence.clone(),
         infra.revocation.clone(),
     );
+    let account_cache_ms = settings.auth.account_cache_ms;
     let state = AppState {
         settings: Arc::new(settings),
         db: db.clone(),
@@ -85,6 +90,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         counselor_pages: Default::default(),
         probes: Default::default(),
         chat_keys,
+        account_states: Arc::new(crate::modules::users::account_states::AccountStates::new(
+            Duration::from_millis(account_cache_ms),
+        )),
     };
     rbac::seed::seed(&state.db, &state.settings, &state.passwords)
         .await
@@ -93,6 +101,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         .await
         .context("seeding system configs failed")?;
     rbac::register_subscribers(&state);
+    crate::modules::users::register_subscribers(&state);
     system::register_subscribers(&state);
     crate::modules::counselors::register_subscribers(&state);
     crate::modules::notifications::register_subscribers(&state);
@@ -229,6 +238,19 @@ impl Application {
                 shutdown_rx.clone(),
                 state.clone(),
                 |state| async move { auth::revocation::purge_expired(&state.db).await },
+            ),
+            tasks.every(
+                "outbox_retention",
+                Duration::from_secs(3600),
+                shutdown_rx.clone(),
+                state.clone(),
+                |state| async move {
+                    let hours = state.settings.database.outbox_retention_hours.max(1);
+                    state
+                        .bus
+                        .purge_delivered(Duration::from_secs(hours.saturating_mul(3600)))
+                        .await
+                },
             ),
             tasks.every(
                 "order_auto_cancel",

@@ -10,7 +10,7 @@
 //! and when it subscribes again it replays the rows other instances delivered meanwhile (from the outbox,
 //! with a margin for the time the loss took to notice), so no cache stays stale until its TTL.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -289,6 +289,9 @@ const BATCH_SIZE: u64 = 100;
 
 const CLAIM_LEASE: Duration = Duration::from_secs(60);
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long the dispatcher lets events gather after a wake-up before it claims them (see
+/// [`EventBus::run_dispatcher`]): the delay a delivered event may take, for batches of many events.
+const GATHER: Duration = Duration::from_millis(10);
 const BROADCAST_CHANNEL: &str = "events";
 /// How far before a noticed loss of the relay's subscription events are replayed: the probe's period and
 /// timeout ([`supervisor::PROBE_EVERY`]), and the clock skew between instances.
@@ -311,10 +314,19 @@ pub struct EventBus {
     /// Since when relayed events may have been missed: set when the listener loses its subscription,
     /// taken when it has replayed them.
     missed_since: Mutex<Option<chrono::DateTime<Utc>>>,
+    /// See [`EventBus::vacuum_when_due`]; 0: never.
+    vacuum_after_rows: u64,
+    delivered_since_vacuum: AtomicU64,
+    vacuuming: AtomicBool,
 }
 
 impl EventBus {
-    pub fn new(db: DatabaseConnection, pubsub: Arc<dyn PubSub>) -> Arc<Self> {
+    /// `vacuum_after_rows`: see [`EventBus::vacuum_when_due`] (`database.outbox_vacuum_after_rows`).
+    pub fn new(
+        db: DatabaseConnection,
+        pubsub: Arc<dyn PubSub>,
+        vacuum_after_rows: u64,
+    ) -> Arc<Self> {
         Arc::new(Self {
             db,
             pubsub,
@@ -322,6 +334,9 @@ impl EventBus {
             wake: Notify::new(),
             listening: AtomicBool::new(false),
             missed_since: Mutex::new(None),
+            vacuum_after_rows,
+            delivered_since_vacuum: AtomicU64::new(0),
+            vacuuming: AtomicBool::new(false),
         })
     }
 
@@ -366,6 +381,11 @@ impl EventBus {
         Ok(())
     }
 
+    /// Whether this instance's relay listener is subscribed: events delivered by any instance reach it.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
     /// Records `event` on its own (no surrounding change) and wakes the dispatcher.
     pub async fn publish(&self, event: DomainEvent) -> anyhow::Result<()> {
         Self::record(&self.db, &event).await?;
@@ -401,6 +421,7 @@ impl EventBus {
             let delivered = match self.dispatch_batch().await {
                 Ok(n) => {
                     task.up();
+                    self.vacuum_when_due();
                     n
                 }
                 Err(e) => {
@@ -411,9 +432,17 @@ impl EventBus {
             if *shutdown.borrow() {
                 break;
             }
-            if delivered == 0 {
+            // A full batch: more are waiting. Otherwise wait for a commit, then a moment more so the
+            // commits of that moment share a batch: under load, one claim, one notification
+            // transaction and one acknowledgement per few milliseconds instead of per commit.
+            if delivered < BATCH_SIZE as usize {
                 tokio::select! {
-                    _ = self.wake.notified() => {}
+                    _ = self.wake.notified() => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(GATHER) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                     _ = shutdown.changed() => {}
                 }
@@ -542,9 +571,59 @@ impl EventBus {
             .filter(C::Id.is_in(ids))
             .exec(&self.db)
             .await?;
+        self.delivered_since_vacuum
+            .fetch_add(delivered.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
+    /// On PostgreSQL, vacuums the outbox in the background once `vacuum_after_rows` rows were marked
+    /// delivered since the last time. Each delivery leaves the row's old version, still "pending", in the
+    /// index the claim scans; until a VACUUM removes them every claim visits them all (12 ms per claim
+    /// at 100,000 delivered events, where a fresh table takes 0.1 ms). Autovacuum would do it, but it
+    /// may be turned off, and under a steady stream of events it runs late. MariaDB's purge and SQLite's
+    /// in-place updates need nothing.
+    fn vacuum_when_due(self: &Arc<Self>) {
+        if self.vacuum_after_rows == 0
+            || self.db.get_database_backend() != DatabaseBackend::Postgres
+            || self.delivered_since_vacuum.load(Ordering::Relaxed) < self.vacuum_after_rows
+            || self.vacuuming.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let delivered = self.delivered_since_vacuum.swap(0, Ordering::Relaxed);
+        let bus = Arc::clone(self);
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            // SKIP_LOCKED: if autovacuum is on the table already, this one has nothing to add.
+            match bus
+                .db
+                .execute_unprepared("VACUUM (SKIP_LOCKED) outbox_events")
+                .await
+            {
+                Ok(_) => tracing::info!(
+                    delivered,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "outbox vacuumed"
+                ),
+                Err(e) => tracing::warn!(error.cause_chain = ?e, "outbox vacuum failed"),
+            }
+            bus.vacuuming.store(false, Ordering::Release);
+        });
+    }
+
+    /// Deletes rows delivered more than `keep` ago (the hourly `outbox_retention` task). Rows still
+    /// pending or being retried are never touched. How many were deleted.
+    pub async fn purge_delivered(&self, keep: Duration) -> anyhow::Result<u64> {
+        use outbox::Column as C;
+        let cutoff = Utc::now() - chrono::Duration::from_std(keep)?;
+        let res = outbox::Entity::delete_many()
+            .filter(C::ProcessedAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected)
+    }
+
+    /// Claims up to [`BATCH_SIZE`] deliverable rows for this dispatcher, oldest first.
     async fn claim_batch(&self) -> anyhow::Result<Vec<outbox::Model>> {
         use outbox::Column as C;
         let now = Utc::now();
@@ -560,41 +639,53 @@ impl EventBus {
         };
         // A fresh token per batch (fits `locked_by`): the rows updated with it are exactly this claim's.
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let txn = self.db.begin().await?;
-        let mut select = outbox::Entity::find()
+        let locked_until = now + chrono::Duration::from_std(CLAIM_LEASE)?;
+        let backend = self.db.get_database_backend();
+        let row_locks = backend != DatabaseBackend::Sqlite;
+        let mut oldest = outbox::Entity::find()
             .select_only()
             .column(C::Id)
             .filter(claimable())
             .order_by_asc(C::Id)
             .limit(BATCH_SIZE);
-        let row_locks = txn.get_database_backend() != DatabaseBackend::Sqlite;
         if row_locks {
-            select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            oldest = oldest.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let ids: Vec<i64> = select.into_tuple().all(&txn).await?;
+        let claim = |ids| {
+            outbox::Entity::update_many()
+                .col_expr(C::LockedBy, Expr::value(token.clone()))
+                .col_expr(C::LockedUntil, Expr::value(locked_until))
+                .filter(ids)
+        };
+        if self.db.support_returning() {
+            // One statement (PostgreSQL): the subquery picks and locks the rows, the update takes them
+            // and returns them. It was a transaction of four statements and a read back, most of the
+            // dispatcher's round trips under load.
+            let mut rows = claim(C::Id.in_subquery(oldest.into_query()))
+                .exec_with_returning(&self.db)
+                .await?;
+            rows.sort_by_key(|row| row.id);
+            return Ok(rows);
+        }
+        // Without UPDATE … RETURNING (MariaDB, SQLite): pick, take, read back.
+        let txn = self.db.begin().await?;
+        let ids: Vec<i64> = oldest.into_tuple().all(&txn).await?;
         if ids.is_empty() {
             txn.commit().await?;
             return Ok(Vec::new());
         }
-        let mut claim = outbox::Entity::update_many()
-            .col_expr(C::LockedBy, Expr::value(token.clone()))
-            .col_expr(
-                C::LockedUntil,
-                Expr::value(now + chrono::Duration::from_std(CLAIM_LEASE)?),
-            )
-            .filter(C::Id.is_in(ids.clone()));
         // With row locks the selected rows are this claim's already, so the update goes by primary key
         // alone. Filtered again, InnoDB walked the `processed_at` index instead and waited for rows other
         // transactions were inserting, whose next insert waited for this claim's gap locks: a deadlock
         // that failed their request (the money storm on MariaDB). SQLite has no row locks: there the
         // filter is what keeps a claim exclusive.
+        let mut take = claim(C::Id.is_in(ids.clone()));
         if !row_locks {
-            claim = claim.filter(claimable());
+            take = take.filter(claimable());
         }
-        claim.exec(&txn).await?;
+        take.exec(&txn).await?;
         txn.commit().await?;
-        // By primary key: `locked_by` has no index, and the table keeps every delivered row (the replay
-        // reads them), so a filter on the token alone scanned it all on every batch.
+        // By primary key: `locked_by` has no index.
         Ok(outbox::Entity::find()
             .filter(C::Id.is_in(ids))
             .filter(C::LockedBy.eq(token))

@@ -112,6 +112,11 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a request waits for a pooled connection of a database server before it answers 503.
     pub acquire_timeout_ms: u64,
+    /// PostgreSQL: the dispatcher vacuums the outbox after marking this many rows delivered (see
+    /// `bus::EventBus::vacuum_when_due`). 0: never.
+    pub outbox_vacuum_after_rows: u64,
+    /// Delivered outbox rows are kept this many hours (the event relay replays from them), then deleted.
+    pub outbox_retention_hours: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +136,10 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// How long this instance may reuse a user account's auth state (enabled, password change time)
+    /// instead of reading it per request; changes are seen at once regardless (see
+    /// `users::account_states`). 0: read on every request.
+    pub account_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

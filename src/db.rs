@@ -16,6 +16,8 @@ use crate::config::Settings;
 
 /// SQLite's one connection is busy, never down: waiting for it is contention, so the wait is long.
 const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a pooled connection may sit idle before it is tested again when handed out (see [`connect`]).
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(5);
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url();
@@ -47,6 +49,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
         // wait until that worker polls its reactor, and it dies with that worker at shutdown.
         .min_connections(max_connections)
         .acquire_timeout(acquire_timeout)
+        // sqlx tests every connection when it comes back to the pool (a round trip, on every release);
+        // testing it again when it is handed out doubled that for a connection released moments ago.
+        // A connection that sat idle long enough for the server or a firewall to drop it is still
+        // tested before use.
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_TEST)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)

@@ -29,4 +29,6 @@ pub struct AppState {
     pub probes: crate::modules::health::Probes,
     /// The keys that seal chat messages and chat file names at rest (see `modules::chat::crypto`).
     pub chat_keys: Arc<crate::modules::chat::crypto::Keyring>,
+    /// This instance's short-lived copy of user accounts' auth state (see `users::account_states`).
+    pub account_states: Arc<crate::modules::users::account_states::AccountStates>,
 }

@@ -34,6 +34,12 @@ impl Subscriber for Recorder {
     }
 }
 
+fn config_changed(key: &str) -> DomainEvent {
+    DomainEvent::ConfigChanged {
+        keys: vec![key.to_owned()],
+    }
+}
+
 async fn wait_for(recorder: &Recorder, count: usize) -> Vec<DomainEvent> {
     for _ in 0..100 {
         let events = recorder.events.lock().unwrap().clone();
@@ -130,12 +136,13 @@ async fn in_a_batch_only_the_failed_event_is_retried() {
     let app = spawn_app().await;
     let flaky = Arc::new(FlakyOnOne::default());
     app.running.state.bus.subscribe(flaky.clone());
-    let changed = |key: &str| DomainEvent::ConfigChanged {
-        keys: vec![key.to_owned()],
-    };
     EventBus::record_all(
         app.db(),
-        &[changed("first"), changed("flaky"), changed("last")],
+        &[
+            config_changed("first"),
+            config_changed("flaky"),
+            config_changed("last"),
+        ],
     )
     .await
     .unwrap();
@@ -160,4 +167,111 @@ async fn in_a_batch_only_the_failed_event_is_retried() {
     assert_eq!(attempts("first"), Some((1, true)));
     assert_eq!(attempts("last"), Some((1, true)));
     assert_eq!(attempts("flaky"), Some((2, true)));
+}
+
+/// Delivered events are kept for the retention window (the relay replays from them), then deleted;
+/// an event still waiting for delivery is never deleted, however old.
+#[tokio::test]
+async fn delivered_events_are_deleted_after_retention_and_pending_ones_never() {
+    use mychat::bus::{EventBus, outbox};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+    let app = spawn_app().await;
+    EventBus::record_all(
+        app.db(),
+        &[
+            config_changed("old"),
+            config_changed("recent"),
+            config_changed("waiting"),
+        ],
+    )
+    .await
+    .unwrap();
+    app.running.state.bus.drain().await;
+    let ids: Vec<i64> = outbox::Entity::find()
+        .filter(outbox::Column::EventType.eq("config_changed"))
+        .order_by_asc(outbox::Column::Id)
+        .all(app.db())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let [old, recent, waiting] = ids[..] else {
+        panic!("three events, got {ids:?}");
+    };
+    let days_ago = |days: i64| chrono::Utc::now() - chrono::Duration::days(days);
+    app.exec_sql(
+        "UPDATE outbox_events SET processed_at = ?, created_at = ? WHERE id = ?",
+        vec![days_ago(8).into(), days_ago(8).into(), old.into()],
+    )
+    .await;
+    // Recorded long ago, failing since, next try tomorrow: pending.
+    app.exec_sql(
+        "UPDATE outbox_events SET processed_at = NULL, created_at = ?, available_at = ? WHERE id = ?",
+        vec![
+            days_ago(30).into(),
+            days_ago(-1).into(),
+            waiting.into(),
+        ],
+    )
+    .await;
+
+    let week = Duration::from_secs(7 * 24 * 3600);
+    let deleted = app.running.state.bus.purge_delivered(week).await.unwrap();
+    assert_eq!(deleted, 1);
+    let left: Vec<i64> = outbox::Entity::find()
+        .filter(outbox::Column::Id.is_in([old, recent, waiting]))
+        .order_by_asc(outbox::Column::Id)
+        .all(app.db())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, [recent, waiting]);
+}
+
+/// On PostgreSQL the dispatcher vacuums the outbox after enough deliveries: each delivery leaves a
+/// dead row version in the index every claim scans, and nothing else may clean it (this machine's
+/// PostgreSQL runs without autovacuum; before, claims grew from 0.1 ms to 12 ms over 100,000 events).
+#[tokio::test]
+async fn the_dispatcher_vacuums_the_outbox_on_postgres_after_enough_deliveries() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    let app = crate::helpers::spawn_app_with(&[(
+        "database.outbox_vacuum_after_rows",
+        serde_json::json!(20),
+    )])
+    .await;
+    if app.db().get_database_backend() != DbBackend::Postgres {
+        eprintln!("skipped: PostgreSQL only");
+        return;
+    }
+    let vacuums = || async {
+        app.db()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT (vacuum_count + autovacuum_count)::bigint AS n FROM pg_stat_user_tables \
+                 WHERE relname = 'outbox_events'",
+            ))
+            .await
+            .unwrap()
+            .map_or(0, |row| row.try_get::<i64>("", "n").unwrap())
+    };
+    let before = vacuums().await;
+    for i in 0..30 {
+        app.running
+            .state
+            .bus
+            .publish(DomainEvent::ConfigChanged {
+                keys: vec![format!("key{i}")],
+            })
+            .await
+            .unwrap();
+    }
+    assert!(
+        app.eventually(|| async { vacuums().await > before }).await,
+        "no vacuum of outbox_events after 30 deliveries"
+    );
 }

@@ -1,10 +1,10 @@
 //! User identity on 8080: registration, login, refresh, profile, password and avatar.
 
 use reqwest::Method;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::DbBackend;
 use serde_json::json;
 
-use crate::helpers::{Api, file_form, spawn_app, spawn_app_with, tiny_png};
+use crate::helpers::{self, Api, file_form, spawn_app, spawn_app_with, tiny_png};
 
 #[tokio::test]
 async fn registering_then_logging_in_returns_the_token_and_user_the_client_reads() {
@@ -95,22 +95,23 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
 
 #[tokio::test]
 async fn a_disabled_user_cannot_log_in_and_loses_access_at_once() {
-    let app = spawn_app().await;
+    // A long reuse window: "at once" must not come from the account's cached state expiring.
+    let app = spawn_app_with(&[("auth.account_cache_ms", json!(60_000))]).await;
+    let admin = app.admin_token().await;
     let (user_id, token) = app.user_with_token("dave").await;
-    app.get(Api::User, "/api/user/info", Some(&token))
-        .await
-        .assert_status(200);
-    app.db()
-        .execute_raw(Statement::from_sql_and_values(
-            app.db().get_database_backend(),
-            sql(
-                app.db().get_database_backend(),
-                "UPDATE users SET status = 0 WHERE id = ?",
-            ),
-            [user_id.into()],
-        ))
-        .await
-        .unwrap();
+    for _ in 0..2 {
+        app.get(Api::User, "/api/user/info", Some(&token))
+            .await
+            .assert_status(200);
+    }
+    app.put(
+        Api::Admin,
+        &format!("/api/admin/users/{user_id}"),
+        json!({"status": 0}),
+        Some(&admin),
+    )
+    .await
+    .assert_status(200);
     let blocked = app.get(Api::User, "/api/user/info", Some(&token)).await;
     blocked.assert_status(401);
     assert_eq!(blocked.msg(), "账户已被禁用");
@@ -118,6 +119,130 @@ async fn a_disabled_user_cannot_log_in_and_loses_access_at_once() {
     login.assert_status(403);
     // Without the password, a disabled account looks like any wrong login.
     app.login("dave", "bad-password").await.assert_status(401);
+    // Enabled again: usable at once (a disabled account's state is never reused).
+    app.put(
+        Api::Admin,
+        &format!("/api/admin/users/{user_id}"),
+        json!({"status": 1}),
+        Some(&admin),
+    )
+    .await
+    .assert_status(200);
+    app.get(Api::User, "/api/user/info", Some(&token))
+        .await
+        .assert_status(200);
+}
+
+/// The account state a request reused is forgotten by every change that voids tokens: a password change
+/// (other sessions' tokens), a console password reset and a console delete, each seen by the very next
+/// request.
+#[tokio::test]
+async fn password_changes_and_deletion_void_tokens_at_once_despite_reuse() {
+    let app = spawn_app_with(&[("auth.account_cache_ms", json!(60_000))]).await;
+    let admin = app.admin_token().await;
+    let (user_id, first) = app.user_with_token("fran").await;
+    // Tokens are stamped to the millisecond: a login must come after the change before it.
+    let login = |password: &'static str| {
+        let app = &app;
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            let reply = app.login("fran", password).await;
+            reply.body["data"]["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let info = |token: String| {
+        let app = &app;
+        async move { app.get(Api::User, "/api/user/info", Some(&token)).await }
+    };
+    let second = login("secret123").await;
+    info(second.clone()).await.assert_status(200);
+    app.post(
+        Api::User,
+        "/api/user/password",
+        json!({"old_password": "secret123", "new_password": "secret456"}),
+        Some(&first),
+    )
+    .await
+    .assert_status(200);
+    info(second).await.assert_status(401);
+
+    let third = login("secret456").await;
+    info(third.clone()).await.assert_status(200);
+    app.post(
+        Api::Admin,
+        &format!("/api/admin/users/{user_id}/password"),
+        json!({"password": "secret789"}),
+        Some(&admin),
+    )
+    .await
+    .assert_status(200);
+    info(third).await.assert_status(401);
+
+    let fourth = login("secret789").await;
+    info(fourth.clone()).await.assert_status(200);
+    app.delete(
+        Api::Admin,
+        &format!("/api/admin/users/{user_id}"),
+        Some(&admin),
+    )
+    .await
+    .assert_status(200);
+    info(fourth).await.assert_status(401);
+}
+
+/// Another instance forgets the account when the change reaches it over the event relay, long before
+/// its reuse window would end.
+#[tokio::test]
+async fn another_instance_refuses_a_disabled_account_without_waiting_for_its_cache() {
+    if std::env::var("MYCHAT_TEST_REDIS_URL").map_or(true, |v| v.is_empty())
+        || std::env::var("MYCHAT_TEST_DATABASE_URL").map_or(true, |v| v.is_empty())
+    {
+        eprintln!("skipped: needs MYCHAT_TEST_DATABASE_URL and MYCHAT_TEST_REDIS_URL");
+        return;
+    }
+    let app = spawn_app_with(&[("auth.account_cache_ms", json!(60_000))]).await;
+    let mut settings = (*app.running.state.settings).clone();
+    settings.server.user_port = 0;
+    settings.server.admin_port = 0;
+    settings.server.ws_port = 0;
+    let other = mychat::Application::build(settings).await.unwrap().start();
+    let admin = app.admin_token().await;
+    let (user_id, token) = app.user_with_token("gwen").await;
+    let on_other = |token: String| {
+        let client = helpers::test_client();
+        let url = format!("http://127.0.0.1:{}/api/user/info", other.user_port);
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The other instance reads the account once and then reuses it.
+    assert_eq!(on_other(token.clone()).await, 200);
+    assert_eq!(on_other(token.clone()).await, 200);
+    app.put(
+        Api::Admin,
+        &format!("/api/admin/users/{user_id}"),
+        json!({"status": 0}),
+        Some(&admin),
+    )
+    .await
+    .assert_status(200);
+    let mut status = 0;
+    for _ in 0..100 {
+        status = on_other(token.clone()).await;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401, "the other instance still accepted the token");
+    other.stop().await;
 }
 
 /// `?` placeholders for MySQL/SQLite, `$n` for PostgreSQL.

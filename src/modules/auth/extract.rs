@@ -75,7 +75,7 @@ pub async fn authenticate_token(
         return Err(AppError::unauthorized(MSG_INVALID));
     }
     let account = match realm {
-        Realm::User => users::service::auth_state(&state.db, claims.user_id).await,
+        Realm::User => users::service::auth_state(state, claims.user_id).await,
         Realm::Admin => rbac::service::auth_state(&state.db, claims.user_id).await,
     }
     .map_err(unchecked)?;
@@ -111,6 +111,7 @@ async fn authenticate(req: &HttpRequest, realm: Realm) -> Result<Principal, AppE
 }
 
 /// What the auth check needs to know about an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountAuthState {
     pub username: String,
     pub enabled: bool,

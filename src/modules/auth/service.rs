@@ -260,7 +260,7 @@ pub async fn change_user_password(
     }
     check_password_length(state, new_password).await?;
     let hash = state.passwords.hash(new_password).await?;
-    users::set_password(&state.db, &state.bus, user.id, hash).await?;
+    users::set_password(&state.db, &state.bus, &state.account_states, user.id, hash).await?;
     revoke(state, principal).await
 }
 

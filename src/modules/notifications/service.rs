@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::dto::{ListQuery, NotificationView, Receiver};
@@ -177,29 +177,52 @@ pub async fn create_all_once(
         .into_iter()
         .flatten()
         .collect();
-    let mut created = Vec::new();
-    let mut events = Vec::new();
-    for (key, new) in news.into_iter().filter(|(key, _)| !taken.contains(key)) {
-        let row = entity::ActiveModel {
-            user_id: Set(new.user_id),
-            kind: Set(new.kind.to_owned()),
-            level: Set(new.level.to_owned()),
-            title: Set(new.title.chars().take(255).collect()),
-            content: Set(Some(new.content)),
-            extra_data: Set(Some(new.extra_data.to_string())),
-            is_read: Set(false),
-            read_time: Set(None),
-            dedupe_key: Set(Some(key)),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        };
-        let id = entity::Entity::insert(row).exec(&txn).await?.last_insert_id;
-        events.push(DomainEvent::NotificationCreated {
-            notification_id: id,
-            user_id: new.user_id,
-        });
-        created.push(id);
+    let rows: Vec<(i64, entity::ActiveModel)> = news
+        .into_iter()
+        .filter(|(key, _)| !taken.contains(key))
+        .map(|(key, new)| {
+            let row = entity::ActiveModel {
+                user_id: Set(new.user_id),
+                kind: Set(new.kind.to_owned()),
+                level: Set(new.level.to_owned()),
+                title: Set(new.title.chars().take(255).collect()),
+                content: Set(Some(new.content)),
+                extra_data: Set(Some(new.extra_data.to_string())),
+                is_read: Set(false),
+                read_time: Set(None),
+                dedupe_key: Set(Some(key)),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            };
+            (new.user_id, row)
+        })
+        .collect();
+    // (id, receiver) of each notification written.
+    let mut created: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
+    if txn.support_returning() {
+        // One statement for the batch, each row returned with its id (PostgreSQL).
+        if !rows.is_empty() {
+            let inserted = entity::Entity::insert_many(rows.into_iter().map(|(_, row)| row))
+                .exec_with_returning(&txn)
+                .await?;
+            created.extend(inserted.into_iter().map(|n| (n.id, n.user_id)));
+        }
+    } else {
+        for (user_id, row) in rows {
+            let id = entity::Entity::insert(row).exec(&txn).await?.last_insert_id;
+            created.push((id, user_id));
+        }
     }
+    let events: Vec<DomainEvent> = created
+        .iter()
+        .map(
+            |&(notification_id, user_id)| DomainEvent::NotificationCreated {
+                notification_id,
+                user_id,
+            },
+        )
+        .collect();
+    let created = created.into_iter().map(|(id, _)| id).collect();
     EventBus::record_all(&txn, &events).await?;
     txn.commit().await?;
     Ok(created)

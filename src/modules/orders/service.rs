@@ -69,6 +69,49 @@ pub async fn transition<C: ConnectionTrait>(
     note: &str,
 ) -> AppResult<Order> {
     let from = status_of(order)?;
+    let moved = Move {
+        order_id: order.id,
+        from,
+        to,
+        actor,
+        actor_id,
+        note,
+    };
+    transition_unread(txn, &moved, &[])
+        .await?
+        .ok_or_else(|| AppError::conflict(MSG_STATE_CONFLICT))
+}
+
+/// A transition as [`transition`] makes it, for an order the caller has not read.
+pub struct Move<'a> {
+    pub order_id: i64,
+    /// The state the order must be in: the update checks it.
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+    pub actor: Actor,
+    pub actor_id: Option<i64>,
+    pub note: &'a str,
+}
+
+/// Makes `moved` if the order is in `moved.from`, without reading it first: the update is the check
+/// (the pay step's confirmation, one read less). `also` are recorded with its `OrderStatusChanged`, in
+/// the same insert. `None`, with nothing changed or recorded, when the order is not in `moved.from`.
+///
+/// # Errors
+/// 400 when the table refuses the move.
+pub async fn transition_unread<C: ConnectionTrait>(
+    txn: &C,
+    moved: &Move<'_>,
+    also: &[DomainEvent],
+) -> AppResult<Option<Order>> {
+    let Move {
+        order_id,
+        from,
+        to,
+        actor,
+        actor_id,
+        note,
+    } = *moved;
     if !can_transition(from, to, actor) {
         return Err(AppError::bad_request(MSG_STATE_CONFLICT));
     }
@@ -76,7 +119,7 @@ pub async fn transition<C: ConnectionTrait>(
     let mut update = order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value(i32::from(to)))
         .col_expr(order::Column::UpdatedAt, Expr::value(now))
-        .filter(order::Column::Id.eq(order.id))
+        .filter(order::Column::Id.eq(order_id))
         .filter(order::Column::Status.eq(i32::from(from)));
     if to == OrderStatus::Paid {
         update = update.col_expr(order::Column::PayTime, Expr::value(now));
@@ -86,32 +129,31 @@ pub async fn transition<C: ConnectionTrait>(
     let updated = if txn.support_returning() {
         update.exec_with_returning(txn).await?.pop()
     } else if update.exec(txn).await?.rows_affected == 1 {
-        Some(get_order(txn, order.id).await?)
+        Some(get_order(txn, order_id).await?)
     } else {
         None
     };
     let Some(updated) = updated else {
-        return Err(AppError::conflict(MSG_STATE_CONFLICT));
+        return Ok(None);
     };
-    record_event(txn, order.id, Some(from), to, actor, actor_id, note).await?;
+    record_event(txn, order_id, Some(from), to, actor, actor_id, note).await?;
     let unserved = matches!(from, OrderStatus::PendingPayment | OrderStatus::Paid);
     if unserved && matches!(to, OrderStatus::Cancelled | OrderStatus::Refunded) {
-        crate::modules::counselors::service::record_order_cancelled(txn, order.counselor_id)
+        crate::modules::counselors::service::record_order_cancelled(txn, updated.counselor_id)
             .await?;
     }
-    EventBus::record(
-        txn,
-        &DomainEvent::OrderStatusChanged {
-            order_id: order.id,
-            user_id: order.user_id,
-            counselor_id: order.counselor_id,
-            from: from.into(),
-            to: to.into(),
-            actor: actor.as_str().to_owned(),
-        },
-    )
-    .await?;
-    Ok(updated)
+    let mut events = Vec::with_capacity(1 + also.len());
+    events.push(DomainEvent::OrderStatusChanged {
+        order_id,
+        user_id: updated.user_id,
+        counselor_id: updated.counselor_id,
+        from: from.into(),
+        to: to.into(),
+        actor: actor.as_str().to_owned(),
+    });
+    events.extend_from_slice(also);
+    EventBus::record_all(txn, &events).await?;
+    Ok(Some(updated))
 }
 
 /// Appends a timeline entry. `from` is `None` for the creation event.
@@ -220,20 +262,22 @@ pub async fn create_order(
             req.schedule_time.chars().take(64).collect::<String>()
         ))
     })?;
-    let counselor = counselors::service::get_counselor(&state.db, req.counselor_id).await?;
-    if counselor.status != 1 {
-        return Err(AppError::bad_request("咨询师暂不可用"));
-    }
-    if counselor.user_id == Some(user_id) {
-        return Err(AppError::bad_request(MSG_OWN_SERVICE));
-    }
-    let amount = i64::from(req.duration)
-        .checked_mul(counselor.price)
-        .ok_or_else(|| AppError::bad_request("订单金额过大"))?;
     let notes = req.notes.trim();
     for attempt in 0..3 {
-        let now = Utc::now();
+        // The counselor is read on the order's transaction: one pooled connection per attempt, and
+        // sqlx tests each connection it takes back (a round trip).
         let txn = state.db.begin().await?;
+        let counselor = counselors::service::get_counselor(&txn, req.counselor_id).await?;
+        if counselor.status != 1 {
+            return Err(AppError::bad_request("咨询师暂不可用"));
+        }
+        if counselor.user_id == Some(user_id) {
+            return Err(AppError::bad_request(MSG_OWN_SERVICE));
+        }
+        let amount = i64::from(req.duration)
+            .checked_mul(counselor.price)
+            .ok_or_else(|| AppError::bad_request("订单金额过大"))?;
+        let now = Utc::now();
         let inserted = order::ActiveModel {
             order_no: Set(new_order_no()),
             user_id: Set(user_id),

@@ -439,37 +439,49 @@ async fn confirm_in_txn<C: ConnectionTrait>(
     if updated.rows_affected != 1 {
         return Ok(Outcome::AlreadyApplied);
     }
+    let confirmed = DomainEvent::PaymentConfirmed {
+        payment_id: p.id,
+        user_id: p.user_id,
+        order_id: p.order_id,
+        purpose: p.purpose.clone(),
+        amount: p.amount,
+    };
     match (p.purpose.as_str(), p.order_id) {
         (PURPOSE_ORDER, Some(order_id)) => {
-            let order = orders::get_order(txn, order_id).await?;
-            if order.status == i32::from(OrderStatus::PendingPayment) {
-                orders::transition(
-                    txn,
-                    &order,
-                    OrderStatus::Paid,
-                    Actor::System,
-                    None,
-                    &format!(
-                        "支付成功（{}），金额：{:.2}元",
-                        p.payment_method,
-                        money::to_yuan(p.amount)
-                    ),
-                )
-                .await?;
-            } else {
-                // Paid after the order closed (timeout, or paid twice): the money goes to the wallet,
-                // through the one refund path, with its refund row.
-                let paid_now = get_payment(txn, p.id).await?;
-                super::refunds::refund_late_payment(txn, &order, &paid_now).await?;
-                payment::Entity::update_many()
-                    .col_expr(
-                        payment::Column::FailureReason,
-                        Expr::value("订单已关闭，款项已退回余额".to_owned()),
-                    )
-                    .filter(payment::Column::Id.eq(p.id))
-                    .exec(txn)
-                    .await?;
+            // The order is expected to wait for this payment: moved without reading it first, the
+            // confirmation recorded with the move.
+            let note = format!(
+                "支付成功（{}），金额：{:.2}元",
+                p.payment_method,
+                money::to_yuan(p.amount)
+            );
+            let paid = orders::Move {
+                order_id,
+                from: OrderStatus::PendingPayment,
+                to: OrderStatus::Paid,
+                actor: Actor::System,
+                actor_id: None,
+                note: &note,
+            };
+            if orders::transition_unread(txn, &paid, std::slice::from_ref(&confirmed))
+                .await?
+                .is_some()
+            {
+                return Ok(Outcome::Applied);
             }
+            // Paid after the order closed (timeout, or paid twice): the money goes to the wallet,
+            // through the one refund path, with its refund row.
+            let order = orders::get_order(txn, order_id).await?;
+            let paid_now = get_payment(txn, p.id).await?;
+            super::refunds::refund_late_payment(txn, &order, &paid_now).await?;
+            payment::Entity::update_many()
+                .col_expr(
+                    payment::Column::FailureReason,
+                    Expr::value("订单已关闭，款项已退回余额".to_owned()),
+                )
+                .filter(payment::Column::Id.eq(p.id))
+                .exec(txn)
+                .await?;
         }
         (PURPOSE_RECHARGE, _) => {
             wallet::apply(
@@ -493,17 +505,7 @@ async fn confirm_in_txn<C: ConnectionTrait>(
             )));
         }
     }
-    EventBus::record(
-        txn,
-        &DomainEvent::PaymentConfirmed {
-            payment_id: p.id,
-            user_id: p.user_id,
-            order_id: p.order_id,
-            purpose: p.purpose.clone(),
-            amount: p.amount,
-        },
-    )
-    .await?;
+    EventBus::record(txn, &confirmed).await?;
     Ok(Outcome::Applied)
 }
 

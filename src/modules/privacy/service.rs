@@ -107,7 +107,7 @@ pub async fn erase(state: &AppState, caller: &CurrentUser, password: &str) -> Ap
         files::erase_files(state, user_id, &erased.bought_sessions, &erased.message_ids).await?;
     let removed_notifications = notifications::delete_all_of_user(&state.db, user_id).await?;
     counselor_privacy::erase_of_user(state, user_id).await?;
-    users::erase_account(&state.db, &state.bus, user_id).await?;
+    users::erase_account(&state.db, &state.bus, &state.account_states, user_id).await?;
     auth::revoke(state, &caller.0).await?;
     reads::record_system_event(
         &state.db,

@@ -101,7 +101,8 @@ pub async fn update_user(
         avatar: body.avatar,
         status: body.status,
     };
-    let user = service::admin_update(&state.db, &state.bus, id, change).await?;
+    let user =
+        service::admin_update(&state.db, &state.bus, &state.account_states, id, change).await?;
     ok("更新成功", UserView::from(&user))
 }
 
@@ -109,7 +110,7 @@ pub async fn update_user(
     responses((status = 200, description = "Soft-deleted", body = crate::openapi::Done)))]
 pub async fn delete_user(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id, MSG_NOT_FOUND)?;
-    service::admin_soft_delete(&state.db, &state.bus, id).await?;
+    service::admin_soft_delete(&state.db, &state.bus, &state.account_states, id).await?;
     ok_msg("删除成功")
 }
 
@@ -123,6 +124,6 @@ pub async fn reset_password(
     let id = parse_id(&id, MSG_NOT_FOUND)?;
     service::get_active(&state.db, id).await?;
     let hash = state.passwords.hash(&body.password).await?;
-    service::set_password(&state.db, &state.bus, id, hash).await?;
+    service::set_password(&state.db, &state.bus, &state.account_states, id, hash).await?;
     ok_msg("重置成功")
 }

@@ -5,10 +5,11 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    QuerySelect, Set, TransactionTrait,
 };
 use validator::ValidateEmail;
 
+use super::account_states::AccountStates;
 use super::entity::{self, Entity as Users, Model as User, STATUS_ACTIVE};
 use crate::bus::{DomainEvent, EventBus, Realm};
 use crate::error::{AppError, AppResult, is_unique_violation};
@@ -121,12 +122,39 @@ fn username_matches(name: &str) -> sea_orm::sea_query::SimpleExpr {
 }
 
 /// What the token check needs about user `id`; `None` when it is gone.
-pub async fn auth_state(db: &DatabaseConnection, id: i64) -> AppResult<Option<AccountAuthState>> {
-    Ok(find_active(db, id).await?.map(|u| AccountAuthState {
-        enabled: u.status == STATUS_ACTIVE,
-        username: u.username,
-        tokens_valid_after: u.tokens_valid_after,
-    }))
+/// What a user token's check needs about account `id`: from this instance's short-lived copy while it
+/// hears every account change (see [`super::account_states`]), else from the database.
+pub async fn auth_state(state: &AppState, id: i64) -> AppResult<Option<AccountAuthState>> {
+    let cached = state.bus.is_listening();
+    if cached && let Some(kept) = state.account_states.get(id) {
+        return Ok(Some(kept));
+    }
+    let ticket = state.account_states.ticket();
+    let read = read_auth_state(&state.db, id).await?;
+    if cached && let Some(read) = &read {
+        state.account_states.keep(id, read, ticket);
+    }
+    Ok(read)
+}
+
+async fn read_auth_state(db: &DatabaseConnection, id: i64) -> AppResult<Option<AccountAuthState>> {
+    use entity::Column as C;
+    // Only what the check needs: it runs on every authenticated request, and the whole row carries
+    // the password hash.
+    let row: Option<(String, i32, i64)> = Users::find_by_id(id)
+        .select_only()
+        .columns([C::Username, C::Status, C::TokensValidAfter])
+        .filter(C::DeletedAt.is_null())
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(
+        row.map(|(username, status, tokens_valid_after)| AccountAuthState {
+            enabled: status == STATUS_ACTIVE,
+            username,
+            tokens_valid_after,
+        }),
+    )
 }
 
 pub struct NewUser {
@@ -257,6 +285,7 @@ pub async fn update_profile(
 pub async fn set_password(
     db: &DatabaseConnection,
     bus: &EventBus,
+    states: &AccountStates,
     user_id: i64,
     password_hash: String,
 ) -> AppResult<()> {
@@ -277,6 +306,7 @@ pub async fn set_password(
     )
     .await?;
     txn.commit().await?;
+    states.forget(user_id);
     bus.notify();
     Ok(())
 }
@@ -499,6 +529,7 @@ pub struct AdminUserChange {
 pub async fn admin_update(
     db: &DatabaseConnection,
     bus: &EventBus,
+    states: &AccountStates,
     id: i64,
     change: AdminUserChange,
 ) -> AppResult<User> {
@@ -540,12 +571,20 @@ pub async fn admin_update(
         EventBus::record(&txn, &DomainEvent::account_disabled(Realm::User, id)).await?;
     }
     txn.commit().await?;
+    if disabling {
+        states.forget(id);
+    }
     bus.notify();
     Ok(user)
 }
 
 /// Soft delete: the row stays (orders reference it), the account is gone for login and lists.
-pub async fn admin_soft_delete(db: &DatabaseConnection, bus: &EventBus, id: i64) -> AppResult<()> {
+pub async fn admin_soft_delete(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    states: &AccountStates,
+    id: i64,
+) -> AppResult<()> {
     let user = get_active(db, id).await?;
     let now = Utc::now();
     let txn = db.begin().await?;
@@ -555,6 +594,7 @@ pub async fn admin_soft_delete(db: &DatabaseConnection, bus: &EventBus, id: i64)
     active.update(&txn).await?;
     EventBus::record(&txn, &DomainEvent::account_disabled(Realm::User, id)).await?;
     txn.commit().await?;
+    states.forget(id);
     bus.notify();
     Ok(())
 }
@@ -569,7 +609,12 @@ pub fn erased_username(id: i64) -> String {
 /// an empty hash), and the account is disabled and marked deleted, announcing `AccountDisabled` (every
 /// token stops working and every socket closes). The row stays: orders, payments and the wallet ledger
 /// refer to it, and its `balance` is a money record.
-pub async fn erase_account(db: &DatabaseConnection, bus: &EventBus, id: i64) -> AppResult<()> {
+pub async fn erase_account(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    states: &AccountStates,
+    id: i64,
+) -> AppResult<()> {
     let user = get_active(db, id).await?;
     let now = Utc::now();
     let txn = db.begin().await?;
@@ -586,6 +631,7 @@ pub async fn erase_account(db: &DatabaseConnection, bus: &EventBus, id: i64) -> 
     active.update(&txn).await?;
     EventBus::record(&txn, &DomainEvent::account_disabled(Realm::User, id)).await?;
     txn.commit().await?;
+    states.forget(id);
     bus.notify();
     Ok(())
 }
