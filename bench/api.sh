@@ -26,7 +26,8 @@
 # Knobs (environment): RUNS (5), DURATION (10s), THREADS (2), CONNS (32), FLOW_CONNS (8: one wrk thread per
 #   connection), WARMUP (3s), WRK_TIMEOUT (10s), PG_URL (postgres://root@127.0.0.1:5432), PEER_WORKERS
 #   (nproc), SKIP_BUILD=1, MYCHAT_BIN (a prebuilt binary, with SKIP_BUILD=1), KEEP_DB=1 (keep the two
-#   databases).
+#   databases), MYCHAT_SETTINGS (space-separated MYCHAT__SECTION__KEY=value settings for MyChat, e.g.
+#   "MYCHAT__AUTH__ACCOUNT_CACHE_MS=0"; everything else of the caller's MYCHAT_* environment is dropped).
 # Ports: MyChat 19280/19281/19282, the baseline 19290, the peer 19291.
 #
 # Every load step is bounded in time: wrk runs for a fixed -d under `timeout`; every wait has a deadline.
@@ -42,6 +43,7 @@ BASELINE_DIR="$BENCH/baseline-hello"
 PEER_DIR="$BENCH/peer-node"
 
 RUNS="${RUNS:-5}"
+SETTINGS="${MYCHAT_SETTINGS:-}"
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
 CONNS="${CONNS:-32}"
@@ -216,6 +218,11 @@ mychat_env() {
         MYCHAT_USER_PORT="$USER_PORT" \
         MYCHAT_ADMIN_PORT="$ADMIN_PORT" \
         MYCHAT_WS_PORT="$WS_PORT"
+    local setting
+    for setting in $SETTINGS; do
+        [[ "$setting" == MYCHAT__*=* ]] || die "MYCHAT_SETTINGS: not a MYCHAT__SECTION__KEY=value: $setting"
+        export "${setting?}"
+    done
     exec "$@"
 }
 
@@ -392,6 +399,7 @@ MF="$(med mychat-flow 1)" PF="$(med peer-flow 1)" MFD="$(med mychat-flow-drained
     echo "Code: git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown), $(git -C "$REPO" status --porcelain -- src migrations Cargo.toml Cargo.lock config bench/peer-node 2>/dev/null | wc -l) uncommitted change(s) under src/ migrations/ config/ Cargo.* bench/peer-node."
     echo "Load average (1/5/15 min): $LOAD_START at start, $(loadavg) at the end. 1-minute load before each run is in the raw .tsv files."
     echo "Binary: $MYCHAT_BIN ($(stat -c %y "$MYCHAT_BIN" | cut -d. -f1))."
+    [[ -z "$SETTINGS" ]] || echo "MyChat settings from MYCHAT_SETTINGS: $SETTINGS."
     echo "Peer: fastify $(node -p "require('$PEER_DIR/node_modules/fastify/package.json').version"), pg $(node -p "require('$PEER_DIR/node_modules/pg/package.json').version"), $PEER_WORKERS cluster workers."
     echo
     echo "GET \`$LIST_PATH\` ($COUNSELORS counselors, both cached), wrk -t$THREADS -c$CONNS -d$DURATION, $RUNS interleaved rounds (mychat, peer, hello):"
