@@ -245,11 +245,13 @@ impl Application {
                 shutdown_rx.clone(),
                 state.clone(),
                 |state| async move {
-                    let hours = state.settings.database.outbox_retention_hours.max(1);
-                    state
-                        .bus
-                        .purge_delivered(Duration::from_secs(hours.saturating_mul(3600)))
-                        .await
+                    match state.settings.database.outbox_retention_hours {
+                        0 => Ok(0),
+                        hours => {
+                            let keep = Duration::from_secs(hours.saturating_mul(3600));
+                            state.bus.purge_delivered(keep).await
+                        }
+                    }
                 },
             ),
             tasks.every(

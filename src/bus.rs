@@ -286,6 +286,10 @@ pub mod outbox {
 }
 
 const BATCH_SIZE: u64 = 100;
+/// Rows per statement of [`EventBus::purge_delivered`].
+const PURGE_BATCH: u64 = 1000;
+/// How `last_error` of a parked row begins (see `EventBus::park_unreadable`).
+const UNREADABLE: &str = "unreadable: ";
 
 const CLAIM_LEASE: Duration = Duration::from_secs(60);
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -529,7 +533,7 @@ impl EventBus {
         tracing::error!(id = row.id, event_type = %row.event_type, error = %error, "unreadable outbox event");
         outbox::Entity::update_many()
             .col_expr(C::ProcessedAt, Expr::value(Utc::now()))
-            .col_expr(C::LastError, Expr::value(format!("unreadable: {error}")))
+            .col_expr(C::LastError, Expr::value(format!("{UNREADABLE}{error}")))
             .filter(C::Id.eq(row.id))
             .exec(&self.db)
             .await?;
@@ -612,15 +616,45 @@ impl EventBus {
     }
 
     /// Deletes rows delivered more than `keep` ago (the hourly `outbox_retention` task). Rows still
-    /// pending or being retried are never touched. How many were deleted.
+    /// pending or being retried are never touched, nor parked unreadable ones (never delivered: kept
+    /// for whoever investigates). How many were deleted.
+    ///
+    /// In batches by primary key, each its own short statement: one range delete over a large backlog
+    /// held SQLite's only connection for its whole run, and on MariaDB its gap locks on the
+    /// `processed_at` index stopped every transaction that records an event.
     pub async fn purge_delivered(&self, keep: Duration) -> anyhow::Result<u64> {
         use outbox::Column as C;
         let cutoff = Utc::now() - chrono::Duration::from_std(keep)?;
-        let res = outbox::Entity::delete_many()
-            .filter(C::ProcessedAt.lt(cutoff))
-            .exec(&self.db)
-            .await?;
-        Ok(res.rows_affected)
+        let mut deleted = 0;
+        loop {
+            let ids: Vec<i64> = outbox::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .filter(C::ProcessedAt.lt(cutoff))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(C::LastError.is_null())
+                        .add(C::LastError.not_like(format!("{UNREADABLE}%"))),
+                )
+                .order_by_asc(C::Id)
+                .limit(PURGE_BATCH)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let full = ids.len() as u64 == PURGE_BATCH;
+            if ids.is_empty() {
+                return Ok(deleted);
+            }
+            deleted += outbox::Entity::delete_many()
+                .filter(C::Id.is_in(ids))
+                .filter(C::ProcessedAt.lt(cutoff))
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+            if !full {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Claims up to [`BATCH_SIZE`] deliverable rows for this dispatcher, oldest first.

@@ -116,6 +116,7 @@ pub struct DatabaseSettings {
     /// `bus::EventBus::vacuum_when_due`). 0: never.
     pub outbox_vacuum_after_rows: u64,
     /// Delivered outbox rows are kept this many hours (the event relay replays from them), then deleted.
+    /// 0: kept forever.
     pub outbox_retention_hours: u64,
 }
 

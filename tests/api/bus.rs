@@ -170,7 +170,7 @@ async fn in_a_batch_only_the_failed_event_is_retried() {
 }
 
 /// Delivered events are kept for the retention window (the relay replays from them), then deleted;
-/// an event still waiting for delivery is never deleted, however old.
+/// an event still waiting for delivery, or parked as unreadable, is never deleted, however old.
 #[tokio::test]
 async fn delivered_events_are_deleted_after_retention_and_pending_ones_never() {
     use mychat::bus::{EventBus, outbox};
@@ -183,6 +183,7 @@ async fn delivered_events_are_deleted_after_retention_and_pending_ones_never() {
             config_changed("old"),
             config_changed("recent"),
             config_changed("waiting"),
+            config_changed("parked"),
         ],
     )
     .await
@@ -197,13 +198,23 @@ async fn delivered_events_are_deleted_after_retention_and_pending_ones_never() {
         .iter()
         .map(|r| r.id)
         .collect();
-    let [old, recent, waiting] = ids[..] else {
-        panic!("three events, got {ids:?}");
+    let [old, recent, waiting, parked] = ids[..] else {
+        panic!("four events, got {ids:?}");
     };
     let days_ago = |days: i64| chrono::Utc::now() - chrono::Duration::days(days);
     app.exec_sql(
         "UPDATE outbox_events SET processed_at = ?, created_at = ? WHERE id = ?",
         vec![days_ago(8).into(), days_ago(8).into(), old.into()],
+    )
+    .await;
+    // Never delivered: no subscriber could read it.
+    app.exec_sql(
+        "UPDATE outbox_events SET processed_at = ?, last_error = ? WHERE id = ?",
+        vec![
+            days_ago(9).into(),
+            "unreadable: expected value".into(),
+            parked.into(),
+        ],
     )
     .await;
     // Recorded long ago, failing since, next try tomorrow: pending.
@@ -221,7 +232,7 @@ async fn delivered_events_are_deleted_after_retention_and_pending_ones_never() {
     let deleted = app.running.state.bus.purge_delivered(week).await.unwrap();
     assert_eq!(deleted, 1);
     let left: Vec<i64> = outbox::Entity::find()
-        .filter(outbox::Column::Id.is_in([old, recent, waiting]))
+        .filter(outbox::Column::Id.is_in([old, recent, waiting, parked]))
         .order_by_asc(outbox::Column::Id)
         .all(app.db())
         .await
@@ -229,7 +240,7 @@ async fn delivered_events_are_deleted_after_retention_and_pending_ones_never() {
         .iter()
         .map(|r| r.id)
         .collect();
-    assert_eq!(left, [recent, waiting]);
+    assert_eq!(left, [recent, waiting, parked]);
 }
 
 /// On PostgreSQL the dispatcher vacuums the outbox after enough deliveries: each delivery leaves a

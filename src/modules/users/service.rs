@@ -571,7 +571,9 @@ pub async fn admin_update(
         EventBus::record(&txn, &DomainEvent::account_disabled(Realm::User, id)).await?;
     }
     txn.commit().await?;
-    if disabling {
+    // Whatever the status read before the update said: another console may have enabled the
+    // account meanwhile.
+    if change.status == Some(0) {
         states.forget(id);
     }
     bus.notify();
