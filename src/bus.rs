@@ -641,10 +641,10 @@ impl EventBus {
                 .into_tuple()
                 .all(&self.db)
                 .await?;
-            let full = ids.len() as u64 == PURGE_BATCH;
             if ids.is_empty() {
                 return Ok(deleted);
             }
+            let full = ids.len() as u64 == PURGE_BATCH;
             deleted += outbox::Entity::delete_many()
                 .filter(C::Id.is_in(ids))
                 .filter(C::ProcessedAt.lt(cutoff))
@@ -674,8 +674,7 @@ impl EventBus {
         // A fresh token per batch (fits `locked_by`): the rows updated with it are exactly this claim's.
         let token = uuid::Uuid::new_v4().simple().to_string();
         let locked_until = now + chrono::Duration::from_std(CLAIM_LEASE)?;
-        let backend = self.db.get_database_backend();
-        let row_locks = backend != DatabaseBackend::Sqlite;
+        let row_locks = self.db.get_database_backend() != DatabaseBackend::Sqlite;
         let mut oldest = outbox::Entity::find()
             .select_only()
             .column(C::Id)

@@ -188,16 +188,30 @@ async fn delivered_events_are_deleted_after_retention_and_pending_ones_never() {
     )
     .await
     .unwrap();
-    app.running.state.bus.drain().await;
-    let ids: Vec<i64> = outbox::Entity::find()
-        .filter(outbox::Column::EventType.eq("config_changed"))
-        .order_by_asc(outbox::Column::Id)
-        .all(app.db())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
+    // Every row acknowledged before it is aged below: `drain` returns at once when the running
+    // dispatcher holds the batch, whose acknowledgement would then overwrite the ages.
+    let bus = &app.running.state.bus;
+    bus.drain().await;
+    assert!(
+        app.eventually(|| async { bus.pending_count().await.unwrap() == 0 })
+            .await
+    );
+    // The ids of the outbox rows `filter` selects, in order.
+    let ids_where = |filter: sea_orm::sea_query::SimpleExpr| {
+        let app = &app;
+        async move {
+            outbox::Entity::find()
+                .filter(filter)
+                .order_by_asc(outbox::Column::Id)
+                .all(app.db())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<i64>>()
+        }
+    };
+    let ids = ids_where(outbox::Column::EventType.eq("config_changed")).await;
     let [old, recent, waiting, parked] = ids[..] else {
         panic!("four events, got {ids:?}");
     };
@@ -229,17 +243,9 @@ async fn delivered_events_are_deleted_after_retention_and_pending_ones_never() {
     .await;
 
     let week = Duration::from_secs(7 * 24 * 3600);
-    let deleted = app.running.state.bus.purge_delivered(week).await.unwrap();
+    let deleted = bus.purge_delivered(week).await.unwrap();
     assert_eq!(deleted, 1);
-    let left: Vec<i64> = outbox::Entity::find()
-        .filter(outbox::Column::Id.is_in([old, recent, waiting, parked]))
-        .order_by_asc(outbox::Column::Id)
-        .all(app.db())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
+    let left = ids_where(outbox::Column::Id.is_in([old, recent, waiting, parked])).await;
     assert_eq!(left, [recent, waiting, parked]);
 }
 

@@ -672,7 +672,6 @@ fn present_key(session_id: i64, user_id: i64) -> String {
     format!("chat:present:{session_id}:{user_id}")
 }
 
-/// What an error may tell a socket: the message, except for internal errors.
 /// The text of an `error` frame: as REST would say it (a database or Redis outage says the service is
 /// unavailable, not that the server failed); internal causes go to the log.
 fn public_message(e: &AppError) -> String {

@@ -121,9 +121,9 @@ fn username_matches(name: &str) -> sea_orm::sea_query::SimpleExpr {
     Expr::expr(Func::lower(Expr::col(entity::Column::Username))).eq(name.to_ascii_lowercase())
 }
 
-/// What the token check needs about user `id`; `None` when it is gone.
-/// What a user token's check needs about account `id`: from this instance's short-lived copy while it
-/// hears every account change (see [`super::account_states`]), else from the database.
+/// What a user token's check needs about account `id` (`None` when it is gone): from this instance's
+/// short-lived copy while it hears every account change (see [`super::account_states`]), else from
+/// the database.
 pub async fn auth_state(state: &AppState, id: i64) -> AppResult<Option<AccountAuthState>> {
     let cached = state.bus.is_listening();
     if cached && let Some(kept) = state.account_states.get(id) {
